@@ -1,0 +1,83 @@
+// HttpServer: HTTP/1.1 (keep-alive, chunked, streaming uploads and downloads) on libmicrohttpd,
+// with a pool of worker threads each running its own epoll loop. Why libmicrohttpd: see
+// docs/architecture.md ("HTTP stack").
+//
+// Request flow: headers arrive → route lookup (404/405) → middleware (auth; may answer at once)
+// → for buffered routes the body is collected up to Options::max_body_bytes (413 beyond) and the
+// handler runs; for streaming routes the StreamingHandler returns a BodyConsumer that receives
+// the body chunk by chunk. A client that disconnects mid-body triggers BodyConsumer::OnAbort.
+//
+// Every response carries `x-request-id` (the client's, when it sent a sane one, else generated);
+// log lines written while handling the request carry the same id.
+//
+// Thread-safety: Start/Stop from one controlling thread. Handlers run concurrently on the worker
+// threads and must be thread-safe. The Router must not change after Start.
+//
+// Shutdown (Stop): stop accepting new connections, wait up to `drain_timeout_ms` for requests in
+// flight to finish, then close everything.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "api/http/http_types.h"
+#include "api/http/router.h"
+
+struct MHD_Daemon;
+
+namespace hotswap::http {
+
+class HttpServer {
+ public:
+  struct Options {
+    std::string host = "127.0.0.1";
+    int port = 8080;                       // 0 = any free port (see port())
+    int threads = 0;                       // 0 = number of cores
+    int64_t max_body_bytes = 1 << 20;      // buffered routes; streaming routes set their own
+    int connection_timeout_s = 120;        // idle keep-alive connections are closed after this
+    int max_connections = 4096;
+    int drain_timeout_ms = 30000;
+  };
+  // Runs before the handler. Return a response to answer at once (e.g. 401), or nullopt.
+  using Middleware = std::function<std::optional<HttpResponse>(HttpRequest&, const Route&)>;
+  // Formats errors the server generates itself (404, 405, 413, 400), per path style.
+  using ErrorResponder = std::function<HttpResponse(const HttpRequest&, const absl::Status&)>;
+
+  HttpServer(Options options, const Router* router, Middleware middleware,
+             ErrorResponder error_responder);
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  absl::Status Start();
+  void Stop();
+  int port() const { return port_; }
+  int64_t requests_in_flight() const { return in_flight_.load(); }
+
+  // Implementation detail, public for the C callbacks.
+  struct RequestState;
+  int HandleAccess(void* connection, const char* url, const char* method, const char* upload_data,
+                   size_t* upload_data_size, void** con_cls);
+  void HandleCompleted(void* connection, void** con_cls, int toe);
+
+ private:
+  int QueueResponse(void* connection, RequestState* st, HttpResponse&& resp);
+  HttpResponse RespondError(const HttpRequest& req, const absl::Status& s) const;
+
+  Options options_;
+  const Router* router_;
+  Middleware middleware_;
+  ErrorResponder error_responder_;
+  MHD_Daemon* daemon_ = nullptr;
+  int port_ = 0;
+  std::atomic<int64_t> in_flight_{0};
+  std::atomic<uint64_t> request_counter_{0};
+  std::string id_prefix_;
+};
+
+}  // namespace hotswap::http

@@ -1,0 +1,485 @@
+#include "cli/cli.h"
+
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "cli/api_client.h"
+#include "server/server.h"
+
+namespace hotswap::cli {
+namespace {
+
+using nlohmann::json;
+
+constexpr int kExitRefused = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitUnreachable = 3;
+
+struct Globals {
+  std::string url;
+  std::string token;
+  bool json = false;
+};
+
+std::string EnvOr(const char* name, std::string def) {
+  const char* v = std::getenv(name);
+  return v && *v ? std::string(v) : std::move(def);
+}
+
+// A fixed-width table for people.
+void PrintTable(std::ostream& out, const std::vector<std::string>& header,
+                const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> width(header.size());
+  for (size_t i = 0; i < header.size(); ++i) width[i] = header[i].size();
+  for (const auto& r : rows)
+    for (size_t i = 0; i < r.size() && i < width.size(); ++i) width[i] = std::max(width[i], r[i].size());
+  auto line = [&](const std::vector<std::string>& cells) {
+    std::string s;
+    for (size_t i = 0; i < cells.size(); ++i) {
+      s += cells[i];
+      if (i + 1 < cells.size()) s += std::string(width[i] - cells[i].size() + 2, ' ');
+    }
+    out << s << "\n";
+  };
+  line(header);
+  for (const auto& r : rows) line(r);
+}
+
+std::string TagsText(const json& tags) {
+  std::vector<std::string> parts;
+  if (tags.is_object())
+    for (const auto& [k, v] : tags.items()) parts.push_back(k + "=" + (v.is_string() ? v.get<std::string>() : v.dump()));
+  return absl::StrJoin(parts, ",");
+}
+
+std::string HumanBytes(int64_t n) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(n);
+  int u = 0;
+  while (v >= 1024 && u < 4) {
+    v /= 1024;
+    ++u;
+  }
+  std::ostringstream s;
+  s.precision(u == 0 ? 0 : 1);
+  s << std::fixed << v << " " << units[u];
+  return s.str();
+}
+
+// A progress bar on stderr, drawn only when stderr is a terminal.
+ProgressFn ProgressBar(std::ostream& err, std::string label) {
+  if (!isatty(STDERR_FILENO)) return nullptr;
+  auto last = std::make_shared<int>(-1);
+  return [&err, label, last](int64_t done, int64_t total) {
+    if (total <= 0) return;
+    int pct = static_cast<int>(done * 100 / total);
+    if (pct == *last) return;
+    *last = pct;
+    int filled = pct * 30 / 100;
+    err << "\r" << label << " [" << std::string(filled, '#') << std::string(30 - filled, ' ')
+        << "] " << pct << "% " << HumanBytes(done) << "/" << HumanBytes(total);
+    if (done >= total) err << "\n";
+    err.flush();
+  };
+}
+
+absl::StatusOr<std::map<std::string, std::string>> ParseTagArgs(const std::vector<std::string>& args) {
+  std::map<std::string, std::string> tags;
+  for (const auto& a : args) {
+    size_t eq = a.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return absl::InvalidArgumentError(absl::StrCat("--tag '", a, "' must be KEY=VALUE"));
+    }
+    tags[a.substr(0, eq)] = a.substr(eq + 1);
+  }
+  return tags;
+}
+
+absl::StatusOr<json> ReadJsonFile(const std::string& path, const std::string& what) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", what, " file '", path, "'"));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  json j = json::parse(ss.str(), nullptr, false);
+  if (j.is_discarded()) {
+    return absl::InvalidArgumentError(absl::StrCat(what, " file '", path, "' is not valid JSON"));
+  }
+  return j;
+}
+
+class Cli {
+ public:
+  Cli(std::ostream& out, std::ostream& err) : out_(out), err_(err) {}
+
+  int Run(int argc, const char* const* argv);
+
+ private:
+  ApiClient Client() const { return ApiClient(g_.url, g_.token); }
+
+  // Prints the error and returns the exit code for it.
+  int Fail(const absl::Status& s) {
+    err_ << "error: " << s.message() << "\n";
+    if (absl::IsUnavailable(s) && s.message().find("cannot reach") != std::string_view::npos) {
+      return kExitUnreachable;
+    }
+    if (absl::IsUnauthenticated(s) && g_.token.empty()) {
+      err_ << "hint: pass --token or set HOTSWAP_TOKEN (the first admin token is in "
+              "DATA_DIR/admin.token)\n";
+    }
+    return absl::IsInvalidArgument(s) && s.message().find("(HTTP") == std::string_view::npos
+               ? kExitUsage
+               : kExitRefused;
+  }
+
+  int PrintJsonOr(const json& j, const std::function<void()>& human) {
+    if (g_.json) out_ << j.dump(2) << "\n";
+    else human();
+    return 0;
+  }
+
+  void PrintModel(const json& m) {
+    out_ << "name:        " << m.value("name", "") << "\n"
+         << "description: " << m.value("description", "") << "\n"
+         << "tags:        " << TagsText(m.value("tags", json::object())) << "\n"
+         << "created:     " << m.value("created_at", "") << "\n"
+         << "updated:     " << m.value("updated_at", "") << "\n";
+    if (m.contains("aliases")) out_ << "aliases:     " << TagsText(m["aliases"]) << "\n";
+  }
+
+  void PrintVersion(const json& v) {
+    out_ << "model:     " << v.value("model_name", "") << "\n"
+         << "version:   " << v.value("version", 0) << "\n"
+         << "framework: " << v.value("framework", "") << "\n"
+         << "status:    " << v.value("status", "") << "\n"
+         << "sha256:    " << v.value("sha256", "") << "\n"
+         << "size:      " << HumanBytes(v.value("size_bytes", int64_t{0})) << "\n"
+         << "aliases:   " << absl::StrJoin(v.value("aliases", std::vector<std::string>{}), ",") << "\n"
+         << "tags:      " << TagsText(v.value("tags", json::object())) << "\n"
+         << "created:   " << v.value("created_at", "") << " by " << v.value("created_by", "") << "\n";
+    if (v.contains("parent_version")) out_ << "parent:    " << v["parent_version"].dump() << "\n";
+  }
+
+  std::ostream& out_;
+  std::ostream& err_;
+  Globals g_;
+};
+
+int Cli::Run(int argc, const char* const* argv) {
+  CLI::App app{"HotSwap — put ML models into production safely.\n"
+               "`hotswap serve` runs the server; the other commands talk to a running server.",
+               "hotswap"};
+  app.require_subcommand(1);
+  g_.url = EnvOr("HOTSWAP_URL", "http://127.0.0.1:8080");
+  g_.token = EnvOr("HOTSWAP_TOKEN", "");
+  app.add_option("--url", g_.url, "Server URL (env HOTSWAP_URL)")->capture_default_str();
+  app.add_option("--token", g_.token, "API token (env HOTSWAP_TOKEN)");
+  app.add_flag("--json", g_.json, "Machine-readable JSON output");
+  int rc = 0;
+
+  // serve
+  server::ServerConfig cfg;
+  std::string config_file;
+  auto* serve = app.add_subcommand("serve", "Run the HotSwap server");
+  serve->add_option("--data-dir", cfg.data_dir, "Data directory (registry, artifacts, admin token)")
+      ->capture_default_str();
+  serve->add_option("--http", cfg.http_address, "HTTP listen address HOST:PORT (port 0 = any)")
+      ->capture_default_str();
+  serve->add_option("--config", config_file,
+                    "JSON config file (keys: data_dir, http_address, threads, max_body_bytes, "
+                    "max_artifact_bytes, log_level); flags override it");
+  serve->add_option("--threads", cfg.threads, "HTTP worker threads (0 = cores)")->capture_default_str();
+  serve->add_option("--max-artifact-bytes", cfg.max_artifact_bytes, "Largest artifact accepted")
+      ->capture_default_str();
+  serve->add_option("--log-level", cfg.log_level, "debug|info|warn|error")->capture_default_str();
+  serve->callback([&] {
+    server::ServerConfig merged;
+    if (!config_file.empty()) {
+      if (auto s = merged.MergeFile(config_file); !s.ok()) {
+        err_ << "error: " << s.message() << "\n";
+        rc = kExitUsage;
+        return;
+      }
+    }
+    // Flags given on the command line win over the file.
+    if (serve->count("--data-dir") || config_file.empty()) merged.data_dir = cfg.data_dir;
+    if (serve->count("--http") || config_file.empty()) merged.http_address = cfg.http_address;
+    if (serve->count("--threads") || config_file.empty()) merged.threads = cfg.threads;
+    if (serve->count("--max-artifact-bytes") || config_file.empty())
+      merged.max_artifact_bytes = cfg.max_artifact_bytes;
+    if (serve->count("--log-level") || config_file.empty()) merged.log_level = cfg.log_level;
+    if (auto s = merged.Validate(); !s.ok()) {
+      err_ << "error: " << s.message() << "\n";
+      rc = kExitUsage;
+      return;
+    }
+    rc = server::RunServe(merged);
+  });
+
+  // model
+  auto* model = app.add_subcommand("model", "Register, list, show and delete models");
+  model->require_subcommand(1);
+  std::string m_name, m_desc, m_prefix, m_framework, m_tag_filter;
+  std::vector<std::string> m_tags;
+  int m_limit = 50;
+  bool m_force = false;
+  auto* m_register = model->add_subcommand("register", "Register a new model");
+  m_register->add_option("name", m_name, "Model name")->required();
+  m_register->add_option("--description", m_desc, "Description");
+  m_register->add_option("--tag", m_tags, "Tag KEY=VALUE (repeatable)");
+  m_register->callback([&] {
+    auto tags = ParseTagArgs(m_tags);
+    if (!tags.ok()) { rc = Fail(tags.status()); return; }
+    json body{{"name", m_name}};
+    if (!m_desc.empty()) body["description"] = m_desc;
+    if (!tags->empty()) body["tags"] = *tags;
+    auto r = Client().Call("POST", "/api/v1/models", &body);
+    if (!r.ok()) { rc = Fail(r.status()); return; }
+    rc = PrintJsonOr(r->Json(), [&] { out_ << "registered model '" << m_name << "'\n"; });
+  });
+  auto* m_list = model->add_subcommand("list", "List models");
+  m_list->add_option("--prefix", m_prefix, "Only names starting with this");
+  m_list->add_option("--tag", m_tag_filter, "Only models with tag KEY=VALUE");
+  m_list->add_option("--framework", m_framework, "Only models with a version in this framework");
+  m_list->add_option("--limit", m_limit, "Page size (1-1000)")->capture_default_str();
+  m_list->callback([&] {
+    json all = json::array();
+    std::string token;
+    do {
+      std::string q = absl::StrCat("/api/v1/models?limit=", m_limit);
+      if (!m_prefix.empty()) q += "&name_prefix=" + UrlEncode(m_prefix);
+      if (!m_tag_filter.empty()) q += "&tag=" + UrlEncode(m_tag_filter);
+      if (!m_framework.empty()) q += "&framework=" + UrlEncode(m_framework);
+      if (!token.empty()) q += "&page_token=" + UrlEncode(token);
+      auto r = Client().Call("GET", q);
+      if (!r.ok()) { rc = Fail(r.status()); return; }
+      json j = r->Json();
+      for (auto& m : j["models"]) all.push_back(m);
+      token = j.value("next_page_token", "");
+    } while (!token.empty());
+    rc = PrintJsonOr(json{{"models", all}}, [&] {
+      std::vector<std::vector<std::string>> rows;
+      for (const auto& m : all)
+        rows.push_back({m.value("name", ""), m.value("description", ""),
+                        TagsText(m.value("tags", json::object())), m.value("updated_at", "")});
+      PrintTable(out_, {"NAME", "DESCRIPTION", "TAGS", "UPDATED"}, rows);
+    });
+  });
+  auto* m_show = model->add_subcommand("show", "Show one model");
+  m_show->add_option("name", m_name, "Model name")->required();
+  m_show->callback([&] {
+    auto r = Client().Call("GET", "/api/v1/models/" + UrlEncode(m_name));
+    if (!r.ok()) { rc = Fail(r.status()); return; }
+    rc = PrintJsonOr(r->Json(), [&] { PrintModel(r->Json()); });
+  });
+  auto* m_delete = model->add_subcommand("delete", "Delete a model with all its versions (admin)");
+  m_delete->add_option("name", m_name, "Model name")->required();
+  m_delete->add_flag("--force", m_force, "Delete even when a version is deployed");
+  m_delete->callback([&] {
+    auto r = Client().Call("DELETE", "/api/v1/models/" + UrlEncode(m_name) +
+                                         (m_force ? "?force=true" : ""));
+    if (!r.ok()) { rc = Fail(r.status()); return; }
+    rc = PrintJsonOr(r->Json(), [&] { out_ << "deleted model '" << m_name << "'\n"; });
+  });
+
+  // version
+  auto* version = app.add_subcommand("version", "Upload, list, show and download model versions");
+  version->require_subcommand(1);
+  std::string v_model, v_file, v_framework, v_metadata_file, v_schema_file, v_ref, v_out;
+  int64_t v_number = 0, v_parent = 0;
+  std::vector<std::string> v_tags;
+  auto* v_upload = version->add_subcommand("upload", "Upload an artifact as a new version");
+  v_upload->add_option("model", v_model, "Model name")->required();
+  v_upload->add_option("file", v_file, "Artifact file (e.g. model.onnx)")->required()->check(CLI::ExistingFile);
+  v_upload->add_option("--framework", v_framework, "onnx|tensorflow|torchscript|xgboost (default onnx)");
+  v_upload->add_option("--version", v_number, "Version number (default: next)");
+  v_upload->add_option("--metadata", v_metadata_file,
+                       "JSON file with metadata (schema, training, baseline, preprocessing, ...)");
+  v_upload->add_option("--schema", v_schema_file, "JSON file with the tensor schema");
+  v_upload->add_option("--parent", v_parent, "Parent version (lineage)");
+  v_upload->add_option("--tag", v_tags, "Tag KEY=VALUE (repeatable)");
+  v_upload->callback([&] {
+    json meta = json::object();
+    if (!v_metadata_file.empty()) {
+      auto j = ReadJsonFile(v_metadata_file, "metadata");
+      if (!j.ok()) { rc = Fail(j.status()); return; }
+      meta = *j;
+    }
+    if (!v_schema_file.empty()) {
+      auto j = ReadJsonFile(v_schema_file, "schema");
+      if (!j.ok()) { rc = Fail(j.status()); return; }
+      meta["schema"] = *j;
+    }
+    if (!v_framework.empty()) meta["framework"] = v_framework;
+    if (!meta.contains("framework")) meta["framework"] = "onnx";
+    if (v_number > 0) meta["version"] = v_number;
+    if (v_parent > 0) meta["parent_version"] = v_parent;
+    auto tags = ParseTagArgs(v_tags);
+    if (!tags.ok()) { rc = Fail(tags.status()); return; }
+    if (!tags->empty()) meta["tags"] = *tags;
+    auto sha = Sha256OfFile(v_file);
+    if (!sha.ok()) { rc = Fail(sha.status()); return; }
+    auto r = Client().Upload("/api/v1/models/" + UrlEncode(v_model) + "/versions", meta.dump(),
+                             v_file, *sha, ProgressBar(err_, "uploading"));
+    if (!r.ok()) { rc = Fail(r.status()); return; }
+    json v = r->Json();
+    rc = PrintJsonOr(v, [&] {
+      out_ << "uploaded " << v_model << " version " << v.value("version", 0) << " (sha256 "
+           << v.value("sha256", "") << ", " << HumanBytes(v.value("size_bytes", int64_t{0})) << ")\n";
+    });
+  });
+  auto* v_list = version->add_subcommand("list", "List the versions of a model");
+  v_list->add_option("model", v_model, "Model name")->required();
+  v_list->callback([&] {
+    json all = json::array();
+    std::string token;
+    do {
+      std::string q = "/api/v1/models/" + UrlEncode(v_model) + "/versions?limit=1000";
+      if (!token.empty()) q += "&page_token=" + UrlEncode(token);
+      auto r = Client().Call("GET", q);
+      if (!r.ok()) { rc = Fail(r.status()); return; }
+      json j = r->Json();
+      for (auto& v : j["versions"]) all.push_back(v);
+      token = j.value("next_page_token", "");
+    } while (!token.empty());
+    rc = PrintJsonOr(json{{"versions", all}}, [&] {
+      std::vector<std::vector<std::string>> rows;
+      for (const auto& v : all)
+        rows.push_back({std::to_string(v.value("version", 0)), v.value("framework", ""),
+                        v.value("status", ""),
+                        absl::StrJoin(v.value("aliases", std::vector<std::string>{}), ","),
+                        HumanBytes(v.value("size_bytes", int64_t{0})),
+                        v.value("sha256", "").substr(0, 12), v.value("created_at", "")});
+      PrintTable(out_, {"VERSION", "FRAMEWORK", "STATUS", "ALIASES", "SIZE", "SHA256", "CREATED"},
+                 rows);
+    });
+  });
+  auto* v_show = version->add_subcommand("show", "Show one version (number or alias)");
+  v_show->add_option("model", v_model, "Model name")->required();
+  v_show->add_option("version", v_ref, "Version number or alias")->required();
+  v_show->callback([&] {
+    auto r = Client().Call("GET", "/api/v1/models/" + UrlEncode(v_model) + "/versions/" + UrlEncode(v_ref));
+    if (!r.ok()) { rc = Fail(r.status()); return; }
+    rc = PrintJsonOr(r->Json(), [&] { PrintVersion(r->Json()); });
+  });
+  auto* v_download = version->add_subcommand("download", "Download a version's artifact (verified)");
+  v_download->add_option("model", v_model, "Model name")->required();
+  v_download->add_option("version", v_ref, "Version number or alias")->required();
+  v_download->add_option("-o,--output", v_out, "Output file (default MODEL-VERSION.bin)");
+  v_download->callback([&] {
+    std::string dest = v_out.empty() ? v_model + "-" + v_ref + ".bin" : v_out;
+    auto r = Client().Download(
+        "/api/v1/models/" + UrlEncode(v_model) + "/versions/" + UrlEncode(v_ref) + "/artifact", dest,
+        ProgressBar(err_, "downloading"));
+    if (!r.ok()) { rc = Fail(r.status()); return; }
+    json j{{"path", dest}, {"sha256", r->headers.count("x-content-sha256") ? r->headers["x-content-sha256"] : ""}};
+    rc = PrintJsonOr(j, [&] { out_ << "saved " << dest << " (sha256 verified)\n"; });
+  });
+
+  // alias
+  auto* alias = app.add_subcommand("alias", "Point names such as 'production' at versions");
+  alias->require_subcommand(1);
+  std::string a_model, a_alias;
+  int64_t a_version = 0;
+  auto* a_set = alias->add_subcommand("set", "Create or move an alias (atomic)");
+  a_set->add_option("model", a_model, "Model name")->required();
+  a_set->add_option("alias", a_alias, "Alias, e.g. production")->required();
+  a_set->add_option("version", a_version, "Version number")->required();
+  a_set->callback([&] {
+    json body{{"version", a_version}};
+    auto r = Client().Call("PUT", "/api/v1/models/" + UrlEncode(a_model) + "/aliases/" + UrlEncode(a_alias), &body);
+    if (!r.ok()) { rc = Fail(r.status()); return; }
+    rc = PrintJsonOr(r->Json(), [&] {
+      out_ << a_model << "@" << a_alias << " -> version " << a_version << "\n";
+    });
+  });
+  auto* a_delete = alias->add_subcommand("delete", "Delete an alias");
+  a_delete->add_option("model", a_model, "Model name")->required();
+  a_delete->add_option("alias", a_alias, "Alias")->required();
+  a_delete->callback([&] {
+    auto r = Client().Call("DELETE", "/api/v1/models/" + UrlEncode(a_model) + "/aliases/" + UrlEncode(a_alias));
+    if (!r.ok()) { rc = Fail(r.status()); return; }
+    rc = PrintJsonOr(json{{"deleted", a_alias}}, [&] { out_ << "deleted alias '" << a_alias << "'\n"; });
+  });
+  auto* a_list = alias->add_subcommand("list", "List a model's aliases");
+  a_list->add_option("model", a_model, "Model name")->required();
+  a_list->callback([&] {
+    auto r = Client().Call("GET", "/api/v1/models/" + UrlEncode(a_model) + "/aliases");
+    if (!r.ok()) { rc = Fail(r.status()); return; }
+    json j = r->Json();
+    rc = PrintJsonOr(j, [&] {
+      std::vector<std::vector<std::string>> rows;
+      for (const auto& [k, v] : j["aliases"].items()) rows.push_back({k, v.dump()});
+      PrintTable(out_, {"ALIAS", "VERSION"}, rows);
+    });
+  });
+
+  // token
+  auto* token = app.add_subcommand("token", "Manage API tokens (admin)");
+  token->require_subcommand(1);
+  std::string t_name, t_role;
+  auto* t_create = token->add_subcommand("create", "Create a token; its secret is printed once");
+  t_create->add_option("--name", t_name, "Token name")->required();
+  t_create->add_option("--role", t_role, "viewer|editor|deployer|approver|admin")->required();
+  t_create->callback([&] {
+    json body{{"name", t_name}, {"role", t_role}};
+    auto r = Client().Call("POST", "/api/v1/tokens", &body);
+    if (!r.ok()) { rc = Fail(r.status()); return; }
+    json j = r->Json();
+    rc = PrintJsonOr(j, [&] {
+      out_ << "created token '" << t_name << "' (" << t_role << "); store it now, it is not shown again:\n"
+           << j.value("token", "") << "\n";
+    });
+  });
+  auto* t_list = token->add_subcommand("list", "List tokens (never their secrets)");
+  t_list->callback([&] {
+    auto r = Client().Call("GET", "/api/v1/tokens");
+    if (!r.ok()) { rc = Fail(r.status()); return; }
+    json j = r->Json();
+    rc = PrintJsonOr(j, [&] {
+      std::vector<std::vector<std::string>> rows;
+      for (const auto& t : j["tokens"])
+        rows.push_back({t.value("name", ""), t.value("role", ""), t.value("created_at", ""),
+                        t.value("revoked", false) ? "revoked" : "active"});
+      PrintTable(out_, {"NAME", "ROLE", "CREATED", "STATE"}, rows);
+    });
+  });
+  auto* t_revoke = token->add_subcommand("revoke", "Revoke a token by name");
+  t_revoke->add_option("name", t_name, "Token name")->required();
+  t_revoke->callback([&] {
+    auto r = Client().Call("DELETE", "/api/v1/tokens/" + UrlEncode(t_name));
+    if (!r.ok()) { rc = Fail(r.status()); return; }
+    rc = PrintJsonOr(json{{"revoked", t_name}}, [&] { out_ << "revoked token '" << t_name << "'\n"; });
+  });
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    out_ << app.help();
+    return 0;
+  } catch (const CLI::CallForAllHelp& e) {
+    out_ << app.help("", CLI::AppFormatMode::All);
+    return 0;
+  } catch (const CLI::ParseError& e) {
+    // Show the help of the (sub)command that failed to parse.
+    err_ << "error: " << e.what() << "\n";
+    err_ << "run '" << absl::StrJoin(std::vector<std::string>(argv, argv + std::min(argc, 3)), " ")
+         << " --help' for usage\n";
+    return kExitUsage;
+  }
+  return rc;
+}
+
+}  // namespace
+
+int RunCli(int argc, const char* const* argv, std::ostream& out, std::ostream& err) {
+  Cli cli(out, err);
+  return cli.Run(argc, argv);
+}
+
+}  // namespace hotswap::cli

@@ -1,0 +1,83 @@
+#include "registry/migrations.h"
+
+namespace hotswap::registry {
+namespace {
+
+// Timestamps are INTEGER milliseconds since the Unix epoch. JSON columns hold the domain's
+// ToJson form (NULL = not set).
+constexpr std::string_view kCreateRegistryTables = R"sql(
+CREATE TABLE models (
+  id          INTEGER PRIMARY KEY,
+  name        TEXT    NOT NULL UNIQUE,
+  description TEXT    NOT NULL DEFAULT '',
+  tags_json   TEXT    NOT NULL DEFAULT '{}',
+  created_at  INTEGER NOT NULL,
+  updated_at  INTEGER NOT NULL
+);
+
+-- The tags of models.tags_json, one row per tag, for filtering by key=value.
+CREATE TABLE model_tags (
+  model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+  key      TEXT    NOT NULL,
+  value    TEXT    NOT NULL,
+  PRIMARY KEY (model_id, key)
+);
+CREATE INDEX model_tags_by_key_value ON model_tags(key, value);
+
+CREATE TABLE model_versions (
+  id                 INTEGER PRIMARY KEY,
+  model_id           INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+  version            INTEGER NOT NULL CHECK (version >= 1),
+  framework          TEXT    NOT NULL,
+  sha256             TEXT    NOT NULL,
+  size_bytes         INTEGER NOT NULL CHECK (size_bytes >= 0),
+  status             TEXT    NOT NULL,
+  schema_json        TEXT,
+  training_json      TEXT,
+  baseline_json      TEXT,
+  preprocessing_json TEXT,
+  tags_json          TEXT    NOT NULL DEFAULT '{}',
+  parent_version     INTEGER,
+  created_by         TEXT    NOT NULL DEFAULT '',
+  created_at         INTEGER NOT NULL,
+  UNIQUE (model_id, version),
+  FOREIGN KEY (model_id, parent_version) REFERENCES model_versions(model_id, version)
+);
+CREATE INDEX model_versions_by_sha256 ON model_versions(sha256);
+CREATE INDEX model_versions_by_framework ON model_versions(framework, model_id);
+CREATE INDEX model_versions_by_parent ON model_versions(model_id, parent_version);
+
+CREATE TABLE aliases (
+  model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+  alias    TEXT    NOT NULL,
+  version  INTEGER NOT NULL,
+  PRIMARY KEY (model_id, alias),
+  FOREIGN KEY (model_id, version) REFERENCES model_versions(model_id, version)
+      ON DELETE CASCADE
+);
+CREATE INDEX aliases_by_version ON aliases(model_id, version);
+)sql";
+
+constexpr std::string_view kCreateTokenTable = R"sql(
+CREATE TABLE api_tokens (
+  id         INTEGER PRIMARY KEY AUTOINCREMENT,
+  name       TEXT    NOT NULL,
+  role       TEXT    NOT NULL,
+  hash_hex   TEXT    NOT NULL UNIQUE,
+  created_at INTEGER NOT NULL,
+  revoked    INTEGER NOT NULL DEFAULT 0 CHECK (revoked IN (0, 1))
+);
+-- A name identifies one active token; revoked tokens keep their name for the audit trail.
+CREATE UNIQUE INDEX api_tokens_active_name ON api_tokens(name) WHERE revoked = 0;
+)sql";
+
+constexpr Migration kMigrations[] = {
+    {.version = 1, .description = "models, versions, aliases", .sql = kCreateRegistryTables},
+    {.version = 2, .description = "api tokens", .sql = kCreateTokenTable},
+};
+
+}  // namespace
+
+std::span<const Migration> RegistryMigrations() { return kMigrations; }
+
+}  // namespace hotswap::registry

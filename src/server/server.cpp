@@ -1,0 +1,260 @@
+#include "server/server.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "api/http/http_server.h"
+#include "api/management_api.h"
+#include "auth/authenticator.h"
+#include "common/log.h"
+#include "common/status.h"
+#include "nlohmann/json.hpp"
+#include "registry/sqlite_database.h"
+#include "registry/sqlite_registry.h"
+#include "registry/sqlite_token_store.h"
+#include "storage/local_artifact_store.h"
+
+namespace hotswap::server {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+absl::Status ParseHostPort(const std::string& address, std::string* host, int* port) {
+  size_t colon = address.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == address.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("address '", address, "' must be HOST:PORT, e.g. 127.0.0.1:8080"));
+  }
+  int p = 0;
+  if (!absl::SimpleAtoi(address.substr(colon + 1), &p) || p < 0 || p > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("address '", address, "': port must be a number from 0 to 65535"));
+  }
+  *host = address.substr(0, colon);
+  *port = p;
+  return absl::OkStatus();
+}
+
+absl::Status ServerConfig::MergeFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    return absl::NotFoundError(absl::StrCat("cannot read config file '", path, "': ",
+                                            std::strerror(errno)));
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  json j;
+  try {
+    j = json::parse(ss.str());
+  } catch (const json::parse_error& e) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("config file '", path, "' is not valid JSON: ", e.what()));
+  }
+  if (!j.is_object()) {
+    return absl::InvalidArgumentError(absl::StrCat("config file '", path, "' must hold an object"));
+  }
+  for (const auto& [key, value] : j.items()) {
+    auto bad = [&](absl::string_view want) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("config file '", path, "': '", key, "' must be ", want));
+    };
+    if (key == "data_dir") {
+      if (!value.is_string()) return bad("a string");
+      data_dir = value.get<std::string>();
+    } else if (key == "http_address") {
+      if (!value.is_string()) return bad("a string HOST:PORT");
+      http_address = value.get<std::string>();
+    } else if (key == "threads") {
+      if (!value.is_number_integer()) return bad("an integer");
+      threads = value.get<int>();
+    } else if (key == "max_body_bytes") {
+      if (!value.is_number_integer()) return bad("an integer");
+      max_body_bytes = value.get<int64_t>();
+    } else if (key == "max_artifact_bytes") {
+      if (!value.is_number_integer()) return bad("an integer");
+      max_artifact_bytes = value.get<int64_t>();
+    } else if (key == "log_level") {
+      if (!value.is_string()) return bad("a string");
+      log_level = value.get<std::string>();
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "config file '", path, "': unknown key '", key,
+          "' (known: data_dir, http_address, threads, max_body_bytes, max_artifact_bytes, "
+          "log_level)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ServerConfig::Validate() const {
+  if (data_dir.empty()) return absl::InvalidArgumentError("data_dir must not be empty");
+  std::string host;
+  int port = 0;
+  HS_RETURN_IF_ERROR(ParseHostPort(http_address, &host, &port));
+  if (threads < 0 || threads > 256) {
+    return absl::InvalidArgumentError("threads must be from 0 (= cores) to 256");
+  }
+  if (max_body_bytes < 1024) return absl::InvalidArgumentError("max_body_bytes must be >= 1024");
+  if (max_artifact_bytes < 1) return absl::InvalidArgumentError("max_artifact_bytes must be >= 1");
+  log::Level level;
+  if (!log::ParseLevel(log_level, &level)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("log_level '", log_level, "' must be debug, info, warn or error"));
+  }
+  return absl::OkStatus();
+}
+
+struct Server::Components {
+  std::shared_ptr<registry::SqliteDatabase> db;
+  std::unique_ptr<registry::SqliteRegistry> registry;
+  std::unique_ptr<registry::SqliteTokenStore> tokens;
+  std::unique_ptr<storage::LocalArtifactStore> store;
+  std::unique_ptr<auth::Authenticator> authenticator;
+  std::unique_ptr<api::ManagementApi> api;
+  http::Router router;
+  std::unique_ptr<http::HttpServer> http;
+};
+
+namespace {
+
+absl::Status WriteTokenFile(const std::string& path, const std::string& token) {
+  std::string tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return absl::InternalError(absl::StrCat("cannot write ", tmp, ": ", std::strerror(errno)));
+  }
+  std::string content = token + "\n";
+  bool ok = ::write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size()) &&
+            ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    ::unlink(tmp.c_str());
+    return absl::InternalError(absl::StrCat("cannot write ", path, ": ", std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Server>> Server::Create(const ServerConfig& config, Clock* clock) {
+  HS_RETURN_IF_ERROR(config.Validate());
+  log::Level level = log::Level::kInfo;
+  log::ParseLevel(config.log_level, &level);
+  log::SetLevel(level);
+
+  std::error_code ec;
+  fs::create_directories(config.data_dir, ec);
+  if (ec) {
+    return absl::InternalError(
+        absl::StrCat("cannot create data dir '", config.data_dir, "': ", ec.message()));
+  }
+  ::chmod(config.data_dir.c_str(), 0700);
+
+  auto c = std::make_unique<Components>();
+  HS_ASSIGN_OR_RETURN(c->db, registry::SqliteDatabase::Open(config.data_dir + "/registry.db"));
+  HS_ASSIGN_OR_RETURN(c->registry, registry::SqliteRegistry::Create(c->db, clock));
+  HS_ASSIGN_OR_RETURN(c->tokens, registry::SqliteTokenStore::Create(c->db, clock));
+  storage::LocalArtifactStore::Options so;
+  so.root_dir = config.data_dir + "/artifacts";
+  so.max_artifact_bytes = config.max_artifact_bytes;
+  HS_ASSIGN_OR_RETURN(c->store, storage::LocalArtifactStore::Open(so));
+  c->authenticator = std::make_unique<auth::Authenticator>(c->tokens.get());
+  HS_RETURN_IF_ERROR(c->authenticator->Reload());
+
+  std::string bootstrap;
+  if (c->authenticator->NoActiveTokens()) {
+    HS_ASSIGN_OR_RETURN(auto created, c->authenticator->CreateToken("admin", auth::Role::kAdmin));
+    bootstrap = created.second;
+    HS_RETURN_IF_ERROR(WriteTokenFile(config.data_dir + "/admin.token", bootstrap));
+    log::Info("first start: admin token created", {{"path", config.data_dir + "/admin.token"}});
+  }
+
+  api::ManagementApi::Options ao;
+  ao.max_artifact_bytes = config.max_artifact_bytes;
+  c->api = std::make_unique<api::ManagementApi>(ao, c->registry.get(), c->store.get(),
+                                                c->authenticator.get(),
+                                                [] { return absl::OkStatus(); });
+  c->api->RegisterRoutes(&c->router);
+
+  http::HttpServer::Options ho;
+  HS_RETURN_IF_ERROR(ParseHostPort(config.http_address, &ho.host, &ho.port));
+  ho.threads = config.threads;
+  ho.max_body_bytes = config.max_body_bytes;
+  c->http = std::make_unique<http::HttpServer>(ho, &c->router, c->api->AuthMiddleware(),
+                                               &api::ManagementApi::ErrorFor);
+  auto server = std::unique_ptr<Server>(new Server(config, std::move(c)));
+  server->bootstrap_token_ = std::move(bootstrap);
+  return server;
+}
+
+Server::Server(ServerConfig config, std::unique_ptr<Components> c)
+    : config_(std::move(config)), c_(std::move(c)) {}
+
+Server::~Server() { Stop(); }
+
+absl::Status Server::Start() {
+  HS_RETURN_IF_ERROR(c_->http->Start());
+  log::Info("listening", {{"http", absl::StrCat(config_.http_address.substr(
+                                                    0, config_.http_address.rfind(':')),
+                                                ":", c_->http->port())},
+                          {"data_dir", config_.data_dir}});
+  return absl::OkStatus();
+}
+
+void Server::Stop() {
+  if (c_ && c_->http) c_->http->Stop();
+}
+
+int Server::http_port() const { return c_->http->port(); }
+
+const std::vector<http::Route>& Server::routes() const { return c_->router.routes(); }
+
+int RunServe(const ServerConfig& config) {
+  // Block the shutdown signals before any thread starts, then wait for them here.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  auto server = Server::Create(config);
+  if (!server.ok()) {
+    std::cerr << "hotswap serve: " << server.status().message() << "\n";
+    return 1;
+  }
+  if (absl::Status s = (*server)->Start(); !s.ok()) {
+    std::cerr << "hotswap serve: " << s.message() << "\n";
+    return 1;
+  }
+  std::string host = config.http_address.substr(0, config.http_address.rfind(':'));
+  std::string url = absl::StrCat("http://", host, ":", (*server)->http_port());
+  std::cout << "HotSwap serving on " << url << " (data dir " << config.data_dir << ")\n";
+  if (!(*server)->bootstrap_token().empty()) {
+    std::cout << "Admin API token (shown once; also saved to " << config.data_dir
+              << "/admin.token, mode 0600):\n  " << (*server)->bootstrap_token() << "\n";
+  }
+  std::cout << "Try: HOTSWAP_URL=" << url << " HOTSWAP_TOKEN=$(cat " << config.data_dir
+            << "/admin.token) hotswap model list\n"
+            << std::flush;
+  int sig = 0;
+  sigwait(&set, &sig);
+  log::Info("shutting down", {{"signal", sig}});
+  (*server)->Stop();
+  log::Info("stopped");
+  return 0;
+}
+
+}  // namespace hotswap::server

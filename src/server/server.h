@@ -1,0 +1,66 @@
+// Server: wires configuration into components and owns them — the SQLite registry and token
+// store in DATA_DIR/registry.db, the local artifact store in DATA_DIR/artifacts, the
+// authenticator, the REST API and the HTTP server.
+//
+// Start-up order: data dir → database (migrations) → artifact store (temp-file clean-up) →
+// tokens (first start: an admin token is written to DATA_DIR/admin.token, mode 0600) → routes →
+// listen. Shutdown is the reverse: stop accepting, drain in-flight requests, close stores.
+//
+// Thread-safety: Create/Start/Stop from one thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "api/http/router.h"
+#include "common/clock.h"
+
+namespace hotswap::server {
+
+struct ServerConfig {
+  std::string data_dir = "./hotswap-data";
+  std::string http_address = "127.0.0.1:8080";   // HOST:PORT; port 0 = any free port
+  int threads = 0;                                // HTTP worker threads; 0 = number of cores
+  int64_t max_body_bytes = 1 << 20;               // JSON request bodies
+  int64_t max_artifact_bytes = 8LL << 30;         // uploaded artifacts
+  std::string log_level = "info";                 // debug|info|warn|error
+
+  // Reads a JSON config file whose keys are the field names above; unknown keys are an error.
+  // Values not in the file keep the values already in *this.
+  absl::Status MergeFile(const std::string& path);
+  absl::Status Validate() const;
+};
+
+// Splits "HOST:PORT". InvalidArgument when malformed.
+absl::Status ParseHostPort(const std::string& address, std::string* host, int* port);
+
+class Server {
+ public:
+  static absl::StatusOr<std::unique_ptr<Server>> Create(const ServerConfig& config,
+                                                        Clock* clock = SystemClock::Get());
+  ~Server();
+
+  absl::Status Start();
+  void Stop();
+  int http_port() const;
+  // The admin token created on this start (first start only), else "".
+  const std::string& bootstrap_token() const { return bootstrap_token_; }
+  const ServerConfig& config() const { return config_; }
+  // Every route the server answers (the OpenAPI test compares them with docs/openapi.json).
+  const std::vector<http::Route>& routes() const;
+
+ private:
+  struct Components;
+  Server(ServerConfig config, std::unique_ptr<Components> c);
+  ServerConfig config_;
+  std::unique_ptr<Components> c_;
+  std::string bootstrap_token_;
+};
+
+// `hotswap serve`: creates and starts a server, prints where it listens (and the admin token on
+// first start), waits for SIGINT/SIGTERM, shuts down gracefully. Returns the process exit code.
+int RunServe(const ServerConfig& config);
+
+}  // namespace hotswap::server

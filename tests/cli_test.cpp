@@ -1,0 +1,194 @@
+// The `hotswap` CLI against a real server (in-process, port 0): people-facing tables, --json for
+// scripts, helpful errors and exit codes.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "cli/cli.h"
+#include "common/sha256.h"
+#include "tests/test_util.h"
+
+namespace hotswap {
+namespace {
+
+using nlohmann::json;
+
+struct CliResult {
+  int code;
+  std::string out;
+  std::string err;
+  json Json() const { return json::parse(out, nullptr, false); }
+};
+
+class CliTest : public ::testing::Test {
+ protected:
+  CliResult Run(std::vector<std::string> args, const std::string& token = "@admin") {
+    std::vector<std::string> full = {"hotswap", "--url", s_.Url("")};
+    if (!token.empty()) {
+      full.push_back("--token");
+      full.push_back(token == "@admin" ? s_.admin() : token);
+    }
+    full.insert(full.end(), args.begin(), args.end());
+    std::vector<const char*> argv;
+    for (const auto& a : full) argv.push_back(a.c_str());
+    std::ostringstream out, err;
+    int code = cli::RunCli(static_cast<int>(argv.size()), argv.data(), out, err);
+    return {code, out.str(), err.str()};
+  }
+  std::string WriteFile(const std::string& name, const std::string& content) {
+    std::string path = dir_.path() + "/" + name;
+    std::ofstream(path, std::ios::binary) << content;
+    return path;
+  }
+  testing_util::TempDir dir_;
+  testing_util::TestServer s_;
+};
+
+TEST_F(CliTest, RegisterListShowAndDeleteModel) {
+  CliResult r = Run({"model", "register", "iris", "--description", "flowers", "--tag", "team=ml"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("registered model 'iris'"), std::string::npos);
+  CliResult list = Run({"model", "list"});
+  ASSERT_EQ(list.code, 0) << list.err;
+  EXPECT_NE(list.out.find("NAME"), std::string::npos);
+  EXPECT_NE(list.out.find("iris"), std::string::npos);
+  EXPECT_NE(list.out.find("team=ml"), std::string::npos);
+  CliResult show = Run({"--json", "model", "show", "iris"});
+  ASSERT_EQ(show.code, 0);
+  EXPECT_EQ(show.Json()["description"], "flowers");
+  CliResult human = Run({"model", "show", "iris"});
+  EXPECT_NE(human.out.find("description: flowers"), std::string::npos);
+  ASSERT_EQ(Run({"model", "delete", "iris"}).code, 0);
+  EXPECT_EQ(Run({"model", "show", "iris"}).code, 1);
+}
+
+TEST_F(CliTest, ListFollowsPagesAndFilters) {
+  for (int i = 0; i < 5; ++i) ASSERT_EQ(Run({"model", "register", "m" + std::to_string(i)}).code, 0);
+  ASSERT_EQ(Run({"model", "register", "other"}).code, 0);
+  CliResult r = Run({"--json", "model", "list", "--limit", "2"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.Json()["models"].size(), 6u);
+  CliResult f = Run({"--json", "model", "list", "--prefix", "m"});
+  EXPECT_EQ(f.Json()["models"].size(), 5u);
+}
+
+TEST_F(CliTest, UploadShowListAndDownloadVerifiesTheBytes) {
+  ASSERT_EQ(Run({"model", "register", "iris"}).code, 0);
+  std::string content(200000, 'k');
+  content[100] = '\0';
+  std::string file = WriteFile("model.onnx", content);
+  std::string schema = WriteFile(
+      "schema.json",
+      R"({"inputs":[{"name":"x","datatype":"FP32","shape":[-1,4]}],"outputs":[{"name":"y","datatype":"FP32","shape":[-1,3]}]})");
+  CliResult up = Run({"--json", "version", "upload", "iris", file, "--framework", "onnx", "--schema",
+                      schema, "--tag", "stage=exp"});
+  ASSERT_EQ(up.code, 0) << up.err;
+  EXPECT_EQ(up.Json()["version"], 1);
+  EXPECT_EQ(up.Json()["sha256"], Sha256Hex(content));
+  EXPECT_EQ(up.Json()["schema"]["inputs"][0]["name"], "x");
+  CliResult up2 = Run({"version", "upload", "iris", file, "--parent", "1"});
+  ASSERT_EQ(up2.code, 0) << up2.err;
+  EXPECT_NE(up2.out.find("uploaded iris version 2"), std::string::npos);
+  CliResult list = Run({"version", "list", "iris"});
+  ASSERT_EQ(list.code, 0);
+  EXPECT_NE(list.out.find("VERSION"), std::string::npos);
+  EXPECT_NE(list.out.find("onnx"), std::string::npos);
+  CliResult show = Run({"version", "show", "iris", "2"});
+  EXPECT_NE(show.out.find("parent:    1"), std::string::npos);
+  std::string dest = dir_.path() + "/out.onnx";
+  CliResult dl = Run({"version", "download", "iris", "1", "-o", dest});
+  ASSERT_EQ(dl.code, 0) << dl.err;
+  std::ifstream in(dest, std::ios::binary);
+  std::string got((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_TRUE(got == content);
+}
+
+TEST_F(CliTest, UploadWithMetadataFileAndExplicitVersion) {
+  ASSERT_EQ(Run({"model", "register", "iris"}).code, 0);
+  std::string file = WriteFile("m.onnx", "bytes");
+  std::string meta = WriteFile("meta.json", R"({"framework":"onnx","training":{"run_id":"r1"}})");
+  CliResult up = Run({"--json", "version", "upload", "iris", file, "--metadata", meta, "--version", "7"});
+  ASSERT_EQ(up.code, 0) << up.err;
+  EXPECT_EQ(up.Json()["version"], 7);
+  EXPECT_EQ(up.Json()["training"]["run_id"], "r1");
+  CliResult dup = Run({"version", "upload", "iris", file, "--version", "7"});
+  EXPECT_EQ(dup.code, 1);
+  EXPECT_NE(dup.err.find("already exists"), std::string::npos);
+}
+
+TEST_F(CliTest, AliasSetListAndDelete) {
+  ASSERT_EQ(Run({"model", "register", "iris"}).code, 0);
+  std::string file = WriteFile("m.onnx", "bytes");
+  ASSERT_EQ(Run({"version", "upload", "iris", file}).code, 0);
+  CliResult set = Run({"alias", "set", "iris", "production", "1"});
+  ASSERT_EQ(set.code, 0) << set.err;
+  EXPECT_NE(set.out.find("iris@production -> version 1"), std::string::npos);
+  CliResult list = Run({"--json", "alias", "list", "iris"});
+  EXPECT_EQ(list.Json()["aliases"]["production"], 1);
+  CliResult human = Run({"alias", "list", "iris"});
+  EXPECT_NE(human.out.find("production"), std::string::npos);
+  EXPECT_EQ(Run({"alias", "delete", "iris", "production"}).code, 0);
+  EXPECT_EQ(Run({"alias", "delete", "iris", "production"}).code, 1);
+}
+
+TEST_F(CliTest, TokenCreateListRevoke) {
+  CliResult c = Run({"--json", "token", "create", "--name", "ci", "--role", "viewer"});
+  ASSERT_EQ(c.code, 0) << c.err;
+  std::string secret = c.Json()["token"];
+  EXPECT_EQ(Run({"model", "list"}, secret).code, 0);
+  EXPECT_EQ(Run({"model", "register", "x"}, secret).code, 1);
+  CliResult list = Run({"token", "list"});
+  EXPECT_NE(list.out.find("ci"), std::string::npos);
+  EXPECT_NE(list.out.find("viewer"), std::string::npos);
+  CliResult human = Run({"token", "create", "--name", "ops", "--role", "admin"});
+  EXPECT_NE(human.out.find("not shown again"), std::string::npos);
+  ASSERT_EQ(Run({"token", "revoke", "ci"}).code, 0);
+  EXPECT_EQ(Run({"model", "list"}, secret).code, 1);
+}
+
+TEST_F(CliTest, UnreachableServerGivesAHelpfulMessageAndExitCode3) {
+  const char* argv[] = {"hotswap", "--url", "http://127.0.0.1:1", "model", "list"};
+  std::ostringstream out, err;
+  int code = cli::RunCli(5, argv, out, err);
+  EXPECT_EQ(code, 3);
+  EXPECT_NE(err.str().find("cannot reach http://127.0.0.1:1: connection refused — is 'hotswap serve' running?"),
+            std::string::npos)
+      << err.str();
+}
+
+TEST_F(CliTest, MissingTokenExplainsWhereToFindOne) {
+  CliResult r = Run({"model", "list"}, "");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("missing API token"), std::string::npos);
+  EXPECT_NE(r.err.find("HOTSWAP_TOKEN"), std::string::npos);
+}
+
+TEST_F(CliTest, UsageErrorsExitWith2AndHelpWorks) {
+  EXPECT_EQ(Run({"model", "frobnicate"}).code, 2);
+  EXPECT_EQ(Run({"version", "upload", "iris", "/no/such/file"}).code, 2);
+  EXPECT_EQ(Run({"model", "register", "iris", "--tag", "novalue"}).code, 2);
+  CliResult help = Run({"--help"});
+  EXPECT_EQ(help.code, 0);
+  EXPECT_NE(help.out.find("serve"), std::string::npos);
+  EXPECT_NE(help.out.find("version"), std::string::npos);
+  CliResult sub = Run({"version", "upload", "--help"});
+  EXPECT_NE(sub.out.find("--framework"), std::string::npos);
+}
+
+TEST_F(CliTest, ServeRejectsBadFlagsAndConfigFiles) {
+  EXPECT_EQ(Run({"serve", "--http", "nonsense"}).code, 2);
+  std::string bad = WriteFile("bad.json", R"({"http_address": 5})");
+  CliResult r = Run({"serve", "--config", bad});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("http_address"), std::string::npos);
+  std::string unknown = WriteFile("unknown.json", R"({"colour": "blue"})");
+  EXPECT_NE(Run({"serve", "--config", unknown}).err.find("unknown key 'colour'"), std::string::npos);
+  EXPECT_EQ(Run({"serve", "--config", dir_.path() + "/missing.json"}).code, 2);
+  std::string notjson = WriteFile("notjson.json", "{");
+  EXPECT_EQ(Run({"serve", "--config", notjson}).code, 2);
+  EXPECT_EQ(Run({"serve", "--log-level", "loud"}).code, 2);
+}
+
+}  // namespace
+}  // namespace hotswap
