@@ -1,0 +1,36 @@
+// Tensor: a named, typed, shaped block of row-major little-endian element bytes — the unit the
+// V2 codec, validation, preprocessing and backends exchange.
+//
+// BYTES tensors hold each element as a 4-byte little-endian length followed by its bytes
+// (Triton's binary tensor layout), so every datatype lives in one contiguous buffer.
+//
+// Plain value type; not synchronised.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "domain/model.h"
+
+namespace hotswap::runtime {
+
+struct Tensor {
+  std::string name;
+  domain::DataType datatype = domain::DataType::kFp32;
+  std::vector<int64_t> shape;
+  std::string data;  // raw element bytes (see above for BYTES)
+
+  // Product of the dimensions (1 for a scalar); -1 when a dimension is negative.
+  int64_t ElementCount() const;
+  // Typed view of the data (caller checks datatype first).
+  template <typename T>
+  const T* As() const { return reinterpret_cast<const T*>(data.data()); }
+  template <typename T>
+  T* MutableAs() { return reinterpret_cast<T*>(data.data()); }
+};
+
+// Product of dims; -1 when any dim is negative; 1 for rank 0.
+int64_t ElementCount(const std::vector<int64_t>& shape);
+
+}  // namespace hotswap::runtime
