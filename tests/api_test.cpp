@@ -113,7 +113,8 @@ TEST_F(ApiTest, ListModelsPaginatesWithoutGapsOrDuplicates) {
     std::string path = "/api/v1/models?limit=3" + (token.empty() ? "" : "&page_token=" + token);
     HttpResult r = s_.Call("GET", path);
     ASSERT_EQ(r.status, 200) << r.body;
-    for (const auto& m : r.json()["models"]) seen.push_back(m["name"]);
+    json page = r.json();
+    for (const auto& m : page["models"]) seen.push_back(m["name"]);
     token = r.json()["next_page_token"];
     ++pages;
   } while (!token.empty() && pages < 10);
@@ -128,7 +129,8 @@ TEST_F(ApiTest, ListModelsFiltersByPrefixTagAndFramework) {
   UploadOk("fraud-b", {{"framework", "xgboost"}});
   auto names = [&](const std::string& q) {
     std::vector<std::string> out;
-    for (const auto& m : s_.Call("GET", "/api/v1/models?" + q).json()["models"]) out.push_back(m["name"]);
+    json page = s_.Call("GET", "/api/v1/models?" + q).json();
+    for (const auto& m : page["models"]) out.push_back(m["name"]);
     return out;
   };
   EXPECT_EQ(names("name_prefix=fraud"), (std::vector<std::string>{"fraud-a", "fraud-b"}));
@@ -337,8 +339,8 @@ TEST_F(ApiTest, CorruptArtifactIsRefusedNotServed) {
   ASSERT_TRUE(std::filesystem::exists(path));
   {
     std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
-    f.seekp(3);
-    f.put('X');
+    f.seekp(1);
+    f.put('#');  // was 'N'
   }
   HttpResult r = s_.Call("GET", "/api/v1/models/iris/versions/1/artifact");
   EXPECT_EQ(r.status, 500);
@@ -568,15 +570,15 @@ TEST_F(ApiTest, ClientDisconnectMidUploadRegistersNothingAndLeavesNoTempFile) {
   std::string head = "POST /api/v1/models/iris/versions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
                      s_.admin() + "\r\n" + mp.ContentType() + "\r\nContent-Length: " +
                      std::to_string(body.size()) + "\r\n\r\n";
-  RawHttp(s_.port(), head + body.substr(0, body.size() / 2), /*close_after_send=*/true);
-  // Wait for the server to notice the disconnect.
-  for (int i = 0; i < 300; ++i) {
-    if (testing_util::ListFiles(s_.data_dir() + "/data/artifacts/tmp").empty()) break;
-    usleep(10000);
-  }
+  std::string tmp_dir = s_.data_dir() + "/data/artifacts/tmp";
+  testing_util::RawConnection conn(s_.port());
+  ASSERT_TRUE(conn.Send(head + body.substr(0, body.size() / 2)));
+  // The server is writing the artifact's temp file; now the client goes away.
+  ASSERT_TRUE(testing_util::WaitFor([&] { return !testing_util::ListFiles(tmp_dir).empty(); }));
+  conn.Close();
+  EXPECT_TRUE(testing_util::WaitFor([&] { return testing_util::ListFiles(tmp_dir).empty(); }));
   EXPECT_EQ(VersionCount("iris"), 0);
   EXPECT_TRUE(Blobs(s_).empty());
-  EXPECT_TRUE(testing_util::ListFiles(s_.data_dir() + "/data/artifacts/tmp").empty());
   EXPECT_EQ(UploadOk("iris"), 1);  // the next upload works
 }
 

@@ -183,22 +183,13 @@ TEST(EndToEnd, SigkillDuringAnUploadLeavesNoHalfRegisteredVersion) {
   std::string body = mp.Finish();
   std::string head = "POST /api/v1/models/iris/versions HTTP/1.1\r\nHost: x\r\n" + auth + "\r\n" +
                      mp.ContentType() + "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n";
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(c.port));
-  inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  std::string half = head + body.substr(0, body.size() / 2);
-  ASSERT_EQ(send(fd, half.data(), half.size(), MSG_NOSIGNAL), static_cast<ssize_t>(half.size()));
+  testing_util::RawConnection conn(c.port);
+  ASSERT_TRUE(conn.Send(head + body.substr(0, body.size() / 2)));
   // Wait until the server is writing the temp file, so the kill lands mid-upload.
-  for (int i = 0; i < 500 && testing_util::ListFiles(data + "/artifacts/tmp").empty(); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  EXPECT_FALSE(testing_util::ListFiles(data + "/artifacts/tmp").empty());
+  EXPECT_TRUE(testing_util::WaitFor([&] { return !testing_util::ListFiles(data + "/artifacts/tmp").empty(); }));
   int status = StopServer(c, SIGKILL);
   EXPECT_TRUE(WIFSIGNALED(status));
-  close(fd);
+  conn.Close();
 
   Child again = StartServer({"--data-dir", data, "--http", "127.0.0.1:0"}, dir.path());
   ASSERT_GT(again.port, 0);

@@ -111,6 +111,40 @@ std::string RawHttp(int port, const std::string& raw, bool close_after_send, int
   return out;
 }
 
+RawConnection::RawConnection(int port) {
+  fd_ = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
+  if (connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) Close();
+}
+
+RawConnection::~RawConnection() { Close(); }
+
+bool RawConnection::Send(const std::string& bytes) {
+  size_t off = 0;
+  while (fd_ >= 0 && off < bytes.size()) {
+    ssize_t n = send(fd_, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
+    if (n <= 0) return false;
+    off += static_cast<size_t>(n);
+  }
+  return fd_ >= 0;
+}
+
+void RawConnection::Close() {
+  if (fd_ >= 0) close(fd_);
+  fd_ = -1;
+}
+
+bool WaitFor(const std::function<bool()>& predicate, int timeout_ms) {
+  for (int waited = 0; waited < timeout_ms; waited += 10) {
+    if (predicate()) return true;
+    usleep(10000);
+  }
+  return predicate();
+}
+
 Multipart& Multipart::Field(const std::string& name, const std::string& value) {
   body += "--" + boundary + "\r\nContent-Disposition: form-data; name=\"" + name + "\"\r\n\r\n" +
           value + "\r\n";

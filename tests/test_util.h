@@ -2,6 +2,7 @@
 // a server started in-process on port 0.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -39,6 +40,23 @@ HttpResult Http(const std::string& method, const std::string& url, const std::st
 // sending without reading (a client that goes away mid-upload).
 std::string RawHttp(int port, const std::string& raw, bool close_after_send = false,
                     int read_timeout_ms = 3000);
+
+// A client TCP connection to 127.0.0.1:port for tests that control exactly when bytes go out
+// and when the client goes away.
+class RawConnection {
+ public:
+  explicit RawConnection(int port);
+  ~RawConnection();
+  bool connected() const { return fd_ >= 0; }
+  bool Send(const std::string& bytes);
+  void Close();
+
+ private:
+  int fd_ = -1;
+};
+
+// Polls `predicate` every 10 ms until it holds or `timeout_ms` passes; returns its last value.
+bool WaitFor(const std::function<bool()>& predicate, int timeout_ms = 5000);
 
 // A multipart/form-data body as `curl -F metadata=... -F artifact=@file` sends it.
 struct Multipart {

@@ -1,6 +1,6 @@
 // ModelRegistry: the catalogue of models, versions, aliases and lineage. SQLite is the embedded
 // default (sqlite_registry.h); PostgreSQL comes with the production-backends issue and must pass
-// the same suite (registry_suite_test).
+// the same suite (registry_suite.h).
 //
 // Thread-safe: implementations may be called from any thread concurrently. Every multi-row
 // change is one transaction, so a crash never leaves a half-registered version or a half-moved
@@ -14,8 +14,9 @@
 //   Unavailable        the database cannot be reached
 //
 // Typical sequence:
-//   auto reg = SqliteRegistry::Open({.path = dir + "/registry.db"});
-//   (*reg)->CreateModel({.name = "iris"});
+//   HS_ASSIGN_OR_RETURN(auto db, SqliteDatabase::Open(dir + "/registry.db"));
+//   HS_ASSIGN_OR_RETURN(auto reg, SqliteRegistry::Create(db, SystemClock::Get()));
+//   reg->CreateModel({.name = "iris"});
 //   NewVersion nv{.model_name = "iris", .framework = "onnx", .sha256 = d, .size_bytes = n};
 //   auto v = (*reg)->CreateVersion(nv);          // v->version == 1
 //   (*reg)->SetAlias("iris", "production", 1);

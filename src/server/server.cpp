@@ -65,7 +65,9 @@ absl::Status ServerConfig::MergeFile(const std::string& path) {
   if (!j.is_object()) {
     return absl::InvalidArgumentError(absl::StrCat("config file '", path, "' must hold an object"));
   }
-  for (const auto& [key, value] : j.items()) {
+  for (const auto& item : j.items()) {
+    const std::string key = item.key();
+    const json& value = item.value();
     auto bad = [&](absl::string_view want) {
       return absl::InvalidArgumentError(
           absl::StrCat("config file '", path, "': '", key, "' must be ", want));
