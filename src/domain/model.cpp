@@ -29,7 +29,7 @@ constexpr std::string_view kStrategies[] = {"direct", "canary", "blue-green",
                                             "ab-test", "shadow", "rolling"};
 constexpr std::string_view kDeploymentStates[] = {"pending",   "progressing", "paused",
                                                   "promoting", "succeeded",   "aborted",
-                                                  "rolled_back", "failed"};
+                                                  "rolled_back", "failed", "undeployed"};
 
 struct DataTypeInfo {
   DataType type;
@@ -502,6 +502,8 @@ absl::Status ReadDeployment(const Json& v, const std::string& path, Deployment* 
   HS_RETURN_IF_ERROR(r.Field("version", &ReadInt, &d.version, /*required=*/true));
   HS_RETURN_IF_ERROR(r.Field("strategy", &ReadString, &d.strategy));
   HS_RETURN_IF_ERROR(r.Field("state", &ReadString, &d.state));
+  HS_RETURN_IF_ERROR(r.Field("message", &ReadString, &d.message));
+  HS_RETURN_IF_ERROR(r.Optional("previous_version", &ReadInt, &d.previous_version));
   HS_RETURN_IF_ERROR(r.Field("created_at", &ReadTimestamp, &d.created_at_ms));
   HS_RETURN_IF_ERROR(r.Field("updated_at", &ReadTimestamp, &d.updated_at_ms));
   *out = std::move(d);
@@ -824,6 +826,8 @@ Json ToJson(const Deployment& d) {
   j["version"] = d.version;
   j["strategy"] = d.strategy;
   j["state"] = d.state;
+  if (!d.message.empty()) j["message"] = d.message;
+  if (d.previous_version) j["previous_version"] = *d.previous_version;
   j["created_at"] = FormatTimestamp(d.created_at_ms);
   j["updated_at"] = FormatTimestamp(d.updated_at_ms);
   return j;

@@ -71,9 +71,29 @@ CREATE TABLE api_tokens (
 CREATE UNIQUE INDEX api_tokens_active_name ON api_tokens(name) WHERE revoked = 0;
 )sql";
 
+// Deployments: what was deployed where and how it ended. `seq` orders rows by insertion;
+// `undeployed` rows record an unload so a restart does not bring the endpoint back.
+constexpr std::string_view kCreateDeploymentTable = R"sql(
+CREATE TABLE deployments (
+  seq              INTEGER PRIMARY KEY AUTOINCREMENT,
+  id               TEXT    NOT NULL UNIQUE,
+  endpoint         TEXT    NOT NULL,
+  model_name       TEXT    NOT NULL,
+  version          INTEGER NOT NULL,
+  strategy         TEXT    NOT NULL,
+  state            TEXT    NOT NULL,
+  message          TEXT    NOT NULL DEFAULT '',
+  previous_version INTEGER,
+  created_at       INTEGER NOT NULL,
+  updated_at       INTEGER NOT NULL
+);
+CREATE INDEX deployments_by_endpoint ON deployments(endpoint, seq);
+)sql";
+
 constexpr Migration kMigrations[] = {
     {.version = 1, .description = "models, versions, aliases", .sql = kCreateRegistryTables},
     {.version = 2, .description = "api tokens", .sql = kCreateTokenTable},
+    {.version = 3, .description = "deployments", .sql = kCreateDeploymentTable},
 };
 
 }  // namespace

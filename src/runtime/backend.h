@@ -62,6 +62,7 @@ class Backend {
 
 class BackendRegistry {
  public:
+  // A second backend for the same framework replaces the first; nullptr is ignored.
   void Register(std::unique_ptr<Backend> backend);
   // nullptr when no backend serves the framework.
   Backend* Find(std::string_view framework) const;

@@ -21,7 +21,8 @@ struct Tensor {
   std::vector<int64_t> shape;
   std::string data;  // raw element bytes (see above for BYTES)
 
-  // Product of the dimensions (1 for a scalar); -1 when a dimension is negative.
+  // Product of the dimensions (1 for a scalar); -1 when a dimension is negative or the product
+  // overflows int64.
   int64_t ElementCount() const;
   // Typed view of the data (caller checks datatype first).
   template <typename T>
@@ -30,7 +31,7 @@ struct Tensor {
   T* MutableAs() { return reinterpret_cast<T*>(data.data()); }
 };
 
-// Product of dims; -1 when any dim is negative; 1 for rank 0.
+// Product of dims; -1 when any dim is negative or the product overflows int64; 1 for rank 0.
 int64_t ElementCount(const std::vector<int64_t>& shape);
 
 }  // namespace hotswap::runtime

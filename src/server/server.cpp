@@ -12,16 +12,20 @@
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include <thread>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "api/http/http_server.h"
+#include "api/inference_api.h"
 #include "api/management_api.h"
 #include "auth/authenticator.h"
 #include "common/log.h"
 #include "common/status.h"
 #include "nlohmann/json.hpp"
 #include "registry/sqlite_database.h"
+#include "registry/sqlite_deployment_store.h"
+#include "runtime/onnx/onnx_backend.h"
 #include "registry/sqlite_registry.h"
 #include "registry/sqlite_token_store.h"
 #include "storage/local_artifact_store.h"
@@ -90,11 +94,27 @@ absl::Status ServerConfig::MergeFile(const std::string& path) {
     } else if (key == "log_level") {
       if (!value.is_string()) return bad("a string");
       log_level = value.get<std::string>();
+    } else if (key == "max_inflight_per_endpoint") {
+      if (!value.is_number_integer()) return bad("an integer");
+      max_inflight_per_endpoint = value.get<int>();
+    } else if (key == "max_infer_body_bytes") {
+      if (!value.is_number_integer()) return bad("an integer");
+      max_infer_body_bytes = value.get<int64_t>();
+    } else if (key == "warmup_runs") {
+      if (!value.is_number_integer()) return bad("an integer");
+      warmup_runs = value.get<int>();
+    } else if (key == "load_timeout_ms") {
+      if (!value.is_number_integer()) return bad("an integer");
+      load_timeout_ms = value.get<int64_t>();
+    } else if (key == "intra_op_threads") {
+      if (!value.is_number_integer()) return bad("an integer");
+      intra_op_threads = value.get<int>();
     } else {
       return absl::InvalidArgumentError(absl::StrCat(
           "config file '", path, "': unknown key '", key,
           "' (known: data_dir, http_address, threads, max_body_bytes, max_artifact_bytes, "
-          "log_level)"));
+          "log_level, max_inflight_per_endpoint, max_infer_body_bytes, warmup_runs, "
+          "load_timeout_ms, intra_op_threads)"));
     }
   }
   return absl::OkStatus();
@@ -110,6 +130,17 @@ absl::Status ServerConfig::Validate() const {
   }
   if (max_body_bytes < 1024) return absl::InvalidArgumentError("max_body_bytes must be >= 1024");
   if (max_artifact_bytes < 1) return absl::InvalidArgumentError("max_artifact_bytes must be >= 1");
+  if (max_inflight_per_endpoint < 1) {
+    return absl::InvalidArgumentError("max_inflight_per_endpoint must be >= 1");
+  }
+  if (max_infer_body_bytes < 1024) {
+    return absl::InvalidArgumentError("max_infer_body_bytes must be >= 1024");
+  }
+  if (warmup_runs < 0) return absl::InvalidArgumentError("warmup_runs must be >= 0");
+  if (load_timeout_ms < 1) return absl::InvalidArgumentError("load_timeout_ms must be >= 1");
+  if (intra_op_threads < 1 || intra_op_threads > 64) {
+    return absl::InvalidArgumentError("intra_op_threads must be from 1 to 64");
+  }
   log::Level level;
   if (!log::ParseLevel(log_level, &level)) {
     return absl::InvalidArgumentError(
@@ -125,8 +156,16 @@ struct Server::Components {
   std::unique_ptr<storage::LocalArtifactStore> store;
   std::unique_ptr<auth::Authenticator> authenticator;
   std::unique_ptr<api::ManagementApi> api;
+  std::unique_ptr<registry::SqliteDeploymentStore> deployment_store;
+  runtime::BackendRegistry backends;
+  serving::MetricsRegistry metrics;
+  std::unique_ptr<serving::ModelManager> manager;
+  std::unique_ptr<serving::DeploymentService> deployments;
+  std::unique_ptr<api::InferenceApi> inference;
   http::Router router;
   std::unique_ptr<http::HttpServer> http;
+  std::atomic<bool> ready{false};
+  std::thread restorer;
 };
 
 namespace {
@@ -183,12 +222,38 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const ServerConfig& confi
     log::Info("first start: admin token created", {{"path", config.data_dir + "/admin.token"}});
   }
 
+  c->deployment_store = std::make_unique<registry::SqliteDeploymentStore>(c->db);
+  HS_ASSIGN_OR_RETURN(auto onnx, runtime::OnnxBackend::Create());
+  log::Info("inference backend ready", {{"framework", "onnx"}, {"version", onnx->version()}});
+  c->backends.Register(std::move(onnx));
+  serving::ModelManager::Options mo;
+  mo.cache_dir = config.data_dir + "/cache";
+  mo.warmup_runs = config.warmup_runs;
+  mo.load_timeout_ms = config.load_timeout_ms;
+  mo.intra_op_threads = config.intra_op_threads;
+  c->manager = std::make_unique<serving::ModelManager>(mo, c->registry.get(), c->store.get(),
+                                                       &c->backends, &c->metrics, clock);
+  c->deployments = std::make_unique<serving::DeploymentService>(
+      c->registry.get(), c->deployment_store.get(), c->manager.get(), clock);
+
+  Components* raw = c.get();
+  auto readiness = [raw]() -> absl::Status {
+    if (!raw->ready.load()) {
+      return absl::UnavailableError("restoring the models that were serving before the restart");
+    }
+    return absl::OkStatus();
+  };
   api::ManagementApi::Options ao;
   ao.max_artifact_bytes = config.max_artifact_bytes;
   c->api = std::make_unique<api::ManagementApi>(ao, c->registry.get(), c->store.get(),
-                                                c->authenticator.get(),
-                                                [] { return absl::OkStatus(); });
+                                                c->authenticator.get(), readiness);
   c->api->RegisterRoutes(&c->router);
+  api::InferenceApi::Options io;
+  io.max_inflight_per_endpoint = config.max_inflight_per_endpoint;
+  io.max_infer_body_bytes = config.max_infer_body_bytes;
+  c->inference = std::make_unique<api::InferenceApi>(io, c->manager.get(), c->deployments.get(),
+                                                     &c->metrics, &c->backends, readiness);
+  c->inference->RegisterRoutes(&c->router);
 
   http::HttpServer::Options ho;
   HS_RETURN_IF_ERROR(ParseHostPort(config.http_address, &ho.host, &ho.port));
@@ -208,6 +273,12 @@ Server::~Server() { Stop(); }
 
 absl::Status Server::Start() {
   HS_RETURN_IF_ERROR(c_->http->Start());
+  Components* c = c_.get();
+  c_->restorer = std::thread([c] {
+    int n = c->deployments->RestoreAll();
+    if (n > 0) log::Info("endpoints restored", {{"count", n}});
+    c->ready.store(true);
+  });
   log::Info("listening", {{"http", absl::StrCat(config_.http_address.substr(
                                                     0, config_.http_address.rfind(':')),
                                                 ":", c_->http->port())},
@@ -216,7 +287,16 @@ absl::Status Server::Start() {
 }
 
 void Server::Stop() {
-  if (c_ && c_->http) c_->http->Stop();
+  if (!c_) return;
+  if (c_->http) c_->http->Stop();
+  if (c_->restorer.joinable()) c_->restorer.join();
+  if (c_->deployments) c_->deployments->WaitIdle();
+}
+
+bool Server::ready() const { return c_->ready.load(); }
+
+void Server::WaitReady() const {
+  while (!c_->ready.load()) std::this_thread::sleep_for(std::chrono::milliseconds(2));
 }
 
 int Server::http_port() const { return c_->http->port(); }

@@ -1,10 +1,13 @@
-// Server: wires configuration into components and owns them — the SQLite registry and token
-// store in DATA_DIR/registry.db, the local artifact store in DATA_DIR/artifacts, the
-// authenticator, the REST API and the HTTP server.
+// Server: wires configuration into components and owns them — the SQLite registry, token store
+// and deployment records in DATA_DIR/registry.db, the local artifact store in DATA_DIR/artifacts,
+// the authenticator, the inference backends, the model manager, the REST and V2 APIs and the
+// HTTP server.
 //
 // Start-up order: data dir → database (migrations) → artifact store (temp-file clean-up) →
-// tokens (first start: an admin token is written to DATA_DIR/admin.token, mode 0600) → routes →
-// listen. Shutdown is the reverse: stop accepting, drain in-flight requests, close stores.
+// tokens (first start: an admin token is written to DATA_DIR/admin.token, mode 0600) → backends
+// → model manager → routes → listen → restore the endpoints that were serving before (in the
+// background; /readyz and /v2/health/ready answer 503 until it is done). Shutdown is the reverse:
+// stop accepting, drain in-flight requests, stop the loader, close stores.
 //
 // Thread-safety: Create/Start/Stop from one thread.
 #pragma once
@@ -26,6 +29,12 @@ struct ServerConfig {
   int64_t max_body_bytes = 1 << 20;               // JSON request bodies
   int64_t max_artifact_bytes = 8LL << 30;         // uploaded artifacts
   std::string log_level = "info";                 // debug|info|warn|error
+  // Serving.
+  int max_inflight_per_endpoint = 256;            // concurrent infer requests per endpoint; 503 beyond
+  int64_t max_infer_body_bytes = 64LL << 20;      // infer request bodies
+  int warmup_runs = 5;                            // runs before a loaded version is published
+  int64_t load_timeout_ms = 120'000;              // fetch + load + warm-up
+  int intra_op_threads = 1;                       // engine threads per inference run
 
   // Reads a JSON config file whose keys are the field names above; unknown keys are an error.
   // Values not in the file keep the values already in *this.
@@ -47,6 +56,10 @@ class Server {
   int http_port() const;
   // The admin token created on this start (first start only), else "".
   const std::string& bootstrap_token() const { return bootstrap_token_; }
+  // True once the endpoints deployed before the last shutdown are serving again.
+  bool ready() const;
+  // Blocks until ready() (tests).
+  void WaitReady() const;
   const ServerConfig& config() const { return config_; }
   // Every route the server answers (the OpenAPI test compares them with docs/openapi.json).
   const std::vector<http::Route>& routes() const;

@@ -125,7 +125,7 @@ absl::Status HttpServer::Start() {
       MHD_OPTION_THREAD_POOL_SIZE, threads,
       MHD_OPTION_CONNECTION_TIMEOUT, static_cast<unsigned>(options_.connection_timeout_s),
       MHD_OPTION_CONNECTION_LIMIT, static_cast<unsigned>(options_.max_connections),
-      MHD_OPTION_CONNECTION_MEMORY_LIMIT, static_cast<size_t>(256 * 1024),
+      MHD_OPTION_CONNECTION_MEMORY_LIMIT, static_cast<size_t>(32 * 1024),
       MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
       MHD_OPTION_NOTIFY_COMPLETED, &CompletedCallback, this,
       MHD_OPTION_EXTERNAL_LOGGER, &MhdLogger, nullptr,
@@ -154,6 +154,10 @@ void HttpServer::Stop() {
   }
   MHD_stop_daemon(daemon_);
   daemon_ = nullptr;
+}
+
+int64_t HttpServer::BodyLimit(const Route& route) const {
+  return route.max_body_bytes >= 0 ? route.max_body_bytes : options_.max_body_bytes;
 }
 
 HttpResponse HttpServer::RespondError(const HttpRequest& req, const absl::Status& s) const {
@@ -200,6 +204,7 @@ int HttpServer::HandleAccess(void* connection, const char* url, const char* meth
     *con_cls = st;
     in_flight_.fetch_add(1);
     HttpRequest& req = st->req;
+    req.arrival = st->start;
     req.method = method ? method : "";
     req.path = url ? url : "/";
     MHD_get_connection_values(conn, MHD_HEADER_KIND, &CollectHeader, &req);
@@ -241,11 +246,13 @@ int HttpServer::HandleAccess(void* connection, const char* url, const char* meth
         const std::string* cl = req.Header("content-length");
         int64_t length = -1;
         if (cl != nullptr && !absl::SimpleAtoi(*cl, &length)) length = -1;
-        if (st->route->handler && length > options_.max_body_bytes) {
+        if (st->route->handler && length > BodyLimit(*st->route)) {
           st->early = RespondError(
               req, absl::ResourceExhaustedError(absl::StrCat(
                        "request body of ", length, " bytes exceeds the limit of ",
-                       options_.max_body_bytes, " bytes")));
+                       BodyLimit(*st->route), " bytes")));
+        } else if (st->route->handler && length > 0) {
+          req.body.reserve(static_cast<size_t>(length));
         } else if (st->route->streaming) {
           auto consumer = st->route->streaming(req);
           if (!consumer.ok()) {
@@ -278,10 +285,10 @@ int HttpServer::HandleAccess(void* connection, const char* url, const char* meth
         st->consumer_done = true;
         st->early = RespondError(st->req, s);
       }
-    } else if (st->received > options_.max_body_bytes) {
+    } else if (st->received > BodyLimit(*st->route)) {
       st->early = RespondError(
           st->req, absl::ResourceExhaustedError(absl::StrCat(
-                       "request body exceeds the limit of ", options_.max_body_bytes, " bytes")));
+                       "request body exceeds the limit of ", BodyLimit(*st->route), " bytes")));
       std::string().swap(st->req.body);
     } else {
       st->req.body.append(upload_data, n);

@@ -68,6 +68,7 @@ class HttpServer {
  private:
   int QueueResponse(void* connection, RequestState* st, HttpResponse&& resp);
   HttpResponse RespondError(const HttpRequest& req, const absl::Status& s) const;
+  int64_t BodyLimit(const Route& route) const;
 
   Options options_;
   const Router* router_;

@@ -4,6 +4,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -31,6 +32,8 @@ struct HttpRequest {
   // Set by the middleware (e.g. the authenticated principal) for handlers to read.
   std::string principal;
   std::string principal_role;
+  // When the request's headers were complete (latency accounting).
+  std::chrono::steady_clock::time_point arrival;
 
   // The first header with this lower-case name, or nullptr.
   const std::string* Header(std::string_view lower_name) const;

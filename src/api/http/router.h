@@ -17,6 +17,7 @@ struct Route {
   Handler handler;                   // buffered body
   StreamingHandler streaming;        // streamed body (uploads); exactly one of the two is set
   bool access_log = true;            // write an access-log line per request
+  int64_t max_body_bytes = -1;       // buffered body limit; -1 = the server's default
   std::vector<std::string> segments; // parsed pattern
 };
 

@@ -1,0 +1,417 @@
+#include "api/inference_api.h"
+
+#include <chrono>
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/status.h"
+#include "runtime/validation.h"
+#include "serving/v2_codec.h"
+
+namespace hotswap::api {
+
+using http::HttpRequest;
+using http::HttpResponse;
+using nlohmann::json;
+
+namespace {
+
+double Seconds(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+HttpResponse V2(const absl::Status& s) {
+  return HttpResponse::V2Error(HttpStatusFor(s.code()), ToStd(s.message()));
+}
+
+std::string TritonType(domain::DataType t) {
+  if (t == domain::DataType::kBytes) return "TYPE_STRING";
+  return absl::StrCat("TYPE_", ToAbsl(domain::DataTypeName(t)));
+}
+
+std::string PlatformFor(const std::string& framework) {
+  if (framework == "onnx") return "onnxruntime_onnx";
+  if (framework == "torchscript") return "pytorch_libtorch";
+  if (framework == "tensorflow") return "tensorflow_savedmodel";
+  return framework;
+}
+
+json TensorList(const std::vector<domain::TensorSpec>& specs) {
+  json out = json::array();
+  for (const auto& s : specs) {
+    out.push_back({{"name", s.name},
+                   {"datatype", std::string(domain::DataTypeName(s.datatype))},
+                   {"shape", s.shape}});
+  }
+  return out;
+}
+
+HttpResponse DeploymentError(const absl::Status& s) { return HttpResponse::Error(s); }
+
+json EndpointJson(const serving::Endpoint& ep) {
+  const serving::ServedVersion& v = *ep.primary;
+  return {{"endpoint", ep.name},
+          {"model", v.model_name},
+          {"version", v.version},
+          {"framework", v.framework},
+          {"sha256", v.sha256},
+          {"loaded_at", FormatTimestamp(v.loaded_at_ms)},
+          {"load_seconds", v.load_seconds},
+          {"memory_bytes", v.memory_bytes},
+          {"in_flight", ep.in_flight->load()},
+          {"inputs", TensorList(v.request_schema.inputs)},
+          {"outputs", TensorList(v.request_schema.outputs)}};
+}
+
+}  // namespace
+
+InferenceApi::InferenceApi(Options options, serving::ModelManager* manager,
+                           serving::DeploymentService* deployments,
+                           serving::MetricsRegistry* metrics,
+                           const runtime::BackendRegistry* backends, ReadinessProbe readiness)
+    : options_(std::move(options)),
+      manager_(manager),
+      deployments_(deployments),
+      metrics_(metrics),
+      backends_(backends),
+      readiness_(std::move(readiness)) {}
+
+void InferenceApi::RegisterRoutes(http::Router* router) {
+  auto bind = [this](HttpResponse (InferenceApi::*fn)(HttpRequest&)) {
+    return [this, fn](HttpRequest& req) { return (this->*fn)(req); };
+  };
+  router->Add("GET", "/v2/health/live", "none", [](HttpRequest&) {
+    return HttpResponse::Json(200, {{"live", true}});
+  }).access_log = false;
+  router->Add("GET", "/v2/health/ready", "none", [this](HttpRequest&) {
+    absl::Status s = readiness_ ? readiness_() : absl::OkStatus();
+    if (!s.ok()) return HttpResponse::V2Error(503, ToStd(s.message()));
+    return HttpResponse::Json(200, {{"ready", true}});
+  }).access_log = false;
+  router->Add("GET", "/v2", "read", [this](HttpRequest&) {
+    json backends = json::array();
+    for (const auto& f : backends_->Frameworks()) {
+      runtime::Backend* b = backends_->Find(f);
+      backends.push_back({{"framework", f}, {"version", b ? b->version() : ""}});
+    }
+    return HttpResponse::Json(
+        200, {{"name", "hotswap"},
+              {"version", options_.server_version},
+              {"extensions", {"binary_tensor_data", "model_repository", "model_configuration",
+                              "hotswap_zero_downtime_swap"}},
+              {"backends", backends}});
+  });
+  for (const std::string prefix : {"/v2/models/{model}", "/v2/models/{model}/versions/{version}"}) {
+    router->Add("GET", prefix, "read", bind(&InferenceApi::ModelMetadata));
+    router->Add("GET", prefix + "/ready", "read", bind(&InferenceApi::ModelReady));
+    http::Route& infer = router->Add("POST", prefix + "/infer", "read", bind(&InferenceApi::Infer));
+    infer.access_log = false;
+    infer.max_body_bytes = options_.max_infer_body_bytes;
+  }
+  router->Add("GET", "/v2/models/{model}/config", "read", bind(&InferenceApi::ModelConfig));
+  router->Add("POST", "/v2/repository/index", "read", bind(&InferenceApi::RepositoryIndex));
+  router->Add("POST", "/v2/repository/models/{model}/load", "deploy",
+              bind(&InferenceApi::RepositoryLoad));
+  router->Add("POST", "/v2/repository/models/{model}/unload", "deploy",
+              bind(&InferenceApi::RepositoryUnload));
+  router->Add("GET", "/metrics", "none", bind(&InferenceApi::Metrics)).access_log = false;
+  router->Add("POST", "/api/v1/deployments", "deploy", bind(&InferenceApi::CreateDeployment));
+  router->Add("GET", "/api/v1/deployments", "read", bind(&InferenceApi::ListDeployments));
+  router->Add("GET", "/api/v1/deployments/{id}", "read", bind(&InferenceApi::GetDeployment));
+  router->Add("GET", "/api/v1/endpoints", "read", bind(&InferenceApi::ListEndpoints));
+  router->Add("DELETE", "/api/v1/endpoints/{endpoint}", "deploy",
+              bind(&InferenceApi::DeleteEndpoint));
+}
+
+std::variant<std::shared_ptr<const serving::Endpoint>, HttpResponse> InferenceApi::Resolve(
+    const HttpRequest& req) const {
+  const std::string& model = req.Param("model");
+  std::shared_ptr<const serving::Endpoint> ep = manager_->Find(model);
+  if (ep == nullptr) {
+    return HttpResponse::V2Error(404, absl::StrCat("model '", model, "' is not loaded"));
+  }
+  const std::string& version = req.Param("version");
+  if (!version.empty() && version != ep->primary->version_text) {
+    return HttpResponse::V2Error(
+        404, absl::StrCat("version ", version, " of model '", model,
+                          "' is not loaded (serving version ", ep->primary->version_text, ")"));
+  }
+  return ep;
+}
+
+HttpResponse InferenceApi::Infer(HttpRequest& req) {
+  auto resolved = Resolve(req);
+  if (auto* r = std::get_if<HttpResponse>(&resolved)) return std::move(*r);
+  std::shared_ptr<const serving::Endpoint> ep =
+      std::get<std::shared_ptr<const serving::Endpoint>>(std::move(resolved));
+  const serving::ServedVersion& sv = *ep->primary;
+
+  // Admission: a bounded number of requests per endpoint; beyond it a clear 503.
+  if (ep->in_flight->fetch_add(1, std::memory_order_relaxed) >= options_.max_inflight_per_endpoint) {
+    ep->in_flight->fetch_sub(1, std::memory_order_relaxed);
+    metrics_->RecordRejected(ep->name);
+    HttpResponse r = HttpResponse::V2Error(
+        503, absl::StrCat("model '", ep->name, "' is at its limit of ",
+                          options_.max_inflight_per_endpoint, " requests in flight; retry shortly"));
+    r.headers.emplace_back("Retry-After", "1");
+    return r;
+  }
+  struct Release {
+    std::atomic<int>* n;
+    ~Release() { n->fetch_sub(1, std::memory_order_relaxed); }
+  } release{ep->in_flight.get()};
+
+  auto fail = [&](HttpResponse r) {
+    sv.metrics->RecordFailure(Seconds(req.arrival, std::chrono::steady_clock::now()));
+    r.headers.emplace_back("x-hotswap-model-version", sv.version_text);
+    return r;
+  };
+
+  std::optional<size_t> json_length;
+  if (const std::string* h = req.Header("inference-header-content-length")) {
+    size_t n = 0;
+    if (!absl::SimpleAtoi(*h, &n)) {
+      return fail(HttpResponse::V2Error(400, "Inference-Header-Content-Length must be a number"));
+    }
+    json_length = n;
+  }
+  auto parsed = serving::ParseInferRequest(req.body, json_length);
+  if (!parsed.ok()) return fail(V2(parsed.status()));
+  serving::InferRequest& ir = *parsed;
+
+  std::vector<runtime::Tensor> inputs = std::move(ir.inputs);
+  if (sv.preprocessor) {
+    auto pre = sv.preprocessor->Apply(std::move(inputs));
+    if (!pre.ok()) return fail(V2(pre.status()));
+    inputs = *std::move(pre);
+  }
+  if (absl::Status s = runtime::ValidateInputs(sv.model_schema, inputs); !s.ok()) {
+    return fail(V2(s));
+  }
+  std::vector<std::string> output_names;
+  output_names.reserve(ir.outputs.size());
+  for (const auto& o : ir.outputs) {
+    bool known = false;
+    for (const auto& spec : sv.model_schema.outputs) known = known || spec.name == o.name;
+    if (!known) {
+      return fail(HttpResponse::V2Error(
+          400, absl::StrCat("unknown output '", o.name, "' requested from model '", ep->name, "'")));
+    }
+    output_names.push_back(o.name);
+  }
+
+  auto compute_start = std::chrono::steady_clock::now();
+  std::vector<runtime::Tensor> outputs;
+  absl::Status run = sv.model->Run(inputs, output_names, &outputs);
+  auto compute_end = std::chrono::steady_clock::now();
+  if (!run.ok()) {
+    int code = absl::IsInvalidArgument(run) ? 400 : 500;
+    return fail(HttpResponse::V2Error(code, absl::StrCat("inference failed: ", run.message())));
+  }
+  serving::EncodedResponse enc = serving::EncodeInferResponse(
+      ep->name, sv.version_text, ir.id, outputs, ir.outputs, ir.binary_outputs_by_default);
+  HttpResponse r;
+  r.status = 200;
+  r.body = std::move(enc.body);
+  r.headers.emplace_back("x-hotswap-model-version", sv.version_text);
+  if (enc.json_length) {
+    r.content_type = "application/octet-stream";
+    r.headers.emplace_back("Inference-Header-Content-Length", std::to_string(*enc.json_length));
+  }
+  auto end = std::chrono::steady_clock::now();
+  sv.metrics->RecordSuccess(Seconds(req.arrival, compute_start), Seconds(compute_start, compute_end),
+                            Seconds(req.arrival, end));
+  return r;
+}
+
+HttpResponse InferenceApi::ModelMetadata(HttpRequest& req) {
+  auto resolved = Resolve(req);
+  if (auto* r = std::get_if<HttpResponse>(&resolved)) return std::move(*r);
+  const auto& ep = std::get<std::shared_ptr<const serving::Endpoint>>(resolved);
+  const serving::ServedVersion& v = *ep->primary;
+  return HttpResponse::Json(200, {{"name", ep->name},
+                                  {"versions", {v.version_text}},
+                                  {"platform", PlatformFor(v.framework)},
+                                  {"inputs", TensorList(v.request_schema.inputs)},
+                                  {"outputs", TensorList(v.request_schema.outputs)}});
+}
+
+HttpResponse InferenceApi::ModelReady(HttpRequest& req) {
+  auto resolved = Resolve(req);
+  if (auto* r = std::get_if<HttpResponse>(&resolved)) return std::move(*r);
+  const auto& ep = std::get<std::shared_ptr<const serving::Endpoint>>(resolved);
+  return HttpResponse::Json(200, {{"name", ep->name}, {"ready", true}});
+}
+
+HttpResponse InferenceApi::ModelConfig(HttpRequest& req) {
+  auto resolved = Resolve(req);
+  if (auto* r = std::get_if<HttpResponse>(&resolved)) return std::move(*r);
+  const auto& ep = std::get<std::shared_ptr<const serving::Endpoint>>(resolved);
+  const serving::ServedVersion& v = *ep->primary;
+  // Triton's convention: with max_batch_size > 0 the dims leave out the leading batch dim.
+  bool batched = !v.request_schema.inputs.empty();
+  for (const auto& s : v.request_schema.inputs) batched = batched && !s.shape.empty() && s.shape[0] == -1;
+  for (const auto& s : v.request_schema.outputs) batched = batched && !s.shape.empty() && s.shape[0] == -1;
+  auto dims = [&](const domain::TensorSpec& s) {
+    std::vector<int64_t> d(s.shape.begin() + (batched ? 1 : 0), s.shape.end());
+    if (d.empty()) d.push_back(1);
+    return d;
+  };
+  json in = json::array(), out = json::array();
+  for (const auto& s : v.request_schema.inputs) {
+    in.push_back({{"name", s.name}, {"data_type", TritonType(s.datatype)}, {"dims", dims(s)}});
+  }
+  for (const auto& s : v.request_schema.outputs) {
+    out.push_back({{"name", s.name}, {"data_type", TritonType(s.datatype)}, {"dims", dims(s)}});
+  }
+  return HttpResponse::Json(200, {{"name", ep->name},
+                                  {"platform", PlatformFor(v.framework)},
+                                  {"backend", v.framework == "onnx" ? "onnxruntime" : v.framework},
+                                  {"version_policy", {{"specific", {{"versions", {v.version}}}}}},
+                                  {"max_batch_size", batched ? options_.max_batch_size : 0},
+                                  {"input", in},
+                                  {"output", out}});
+}
+
+HttpResponse InferenceApi::RepositoryIndex(HttpRequest&) {
+  json out = json::array();
+  for (const auto& [name, ep] : manager_->snapshot()->endpoints) {
+    out.push_back({{"name", name}, {"version", ep->primary->version_text}, {"state", "READY"},
+                   {"reason", ""}});
+  }
+  return HttpResponse::Json(200, out);
+}
+
+HttpResponse InferenceApi::RepositoryLoad(HttpRequest& req) {
+  // Triton's load is synchronous: deploy the model's `production` alias (else its latest version)
+  // to the endpoint of the same name and wait for the outcome.
+  serving::DeployRequest dr;
+  dr.model = req.Param("model");
+  dr.requested_by = req.principal;
+  dr.alias = "production";
+  auto d = deployments_->Create(dr);
+  if (!d.ok() && absl::IsNotFound(d.status())) {
+    dr.alias.clear();
+    d = deployments_->Create(dr);
+  }
+  if (!d.ok()) return V2(d.status());
+  while (true) {
+    auto cur = deployments_->Get(d->id);
+    if (!cur.ok()) return V2(cur.status());
+    if (cur->state == "succeeded") return HttpResponse::Json(200, json::object());
+    if (cur->state == "failed") {
+      return HttpResponse::V2Error(400, absl::StrCat("load failed: ", cur->message));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+HttpResponse InferenceApi::RepositoryUnload(HttpRequest& req) {
+  absl::Status s = deployments_->Undeploy(req.Param("model"), req.principal);
+  if (!s.ok()) return V2(s);
+  return HttpResponse::Json(200, json::object());
+}
+
+HttpResponse InferenceApi::Metrics(HttpRequest&) {
+  std::string extra =
+      "# HELP hotswap_loaded_models Model versions currently published.\n"
+      "# TYPE hotswap_loaded_models gauge\n"
+      "# HELP hotswap_model_memory_bytes Memory held by a loaded version (approximate).\n"
+      "# TYPE hotswap_model_memory_bytes gauge\n";
+  auto snap = manager_->snapshot();
+  extra += "hotswap_loaded_models " + std::to_string(snap->endpoints.size()) + "\n";
+  for (const auto& [name, ep] : snap->endpoints) {
+    std::string l;
+    serving::AppendLabelValue(name, &l);
+    extra += "hotswap_model_memory_bytes{endpoint=\"" + l + "\",model=\"";
+    serving::AppendLabelValue(ep->primary->model_name, &extra);
+    extra += "\",version=\"" + ep->primary->version_text + "\"} " +
+             std::to_string(ep->primary->memory_bytes) + "\n";
+  }
+  HttpResponse r;
+  r.content_type = "text/plain; version=0.0.4";
+  r.body = metrics_->RenderPrometheus(extra);
+  return r;
+}
+
+HttpResponse InferenceApi::CreateDeployment(HttpRequest& req) {
+  json j = json::parse(req.body, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    return DeploymentError(absl::InvalidArgumentError("request body must be a JSON object"));
+  }
+  static const std::set<std::string> kAllowed = {"model", "version", "alias", "endpoint", "strategy"};
+  for (const auto& item : j.items()) {
+    if (!kAllowed.count(item.key())) {
+      return DeploymentError(absl::InvalidArgumentError(absl::StrCat(
+          "unknown field '", item.key(), "'; allowed: alias, endpoint, model, strategy, version")));
+    }
+  }
+  serving::DeployRequest dr;
+  dr.requested_by = req.principal;
+  if (!j.contains("model") || !j["model"].is_string()) {
+    return DeploymentError(absl::InvalidArgumentError("model: required string"));
+  }
+  dr.model = j["model"].get<std::string>();
+  if (j.contains("version")) {
+    if (!j["version"].is_number_integer() || j["version"].get<int64_t>() < 1) {
+      return DeploymentError(absl::InvalidArgumentError("version: expected an integer >= 1"));
+    }
+    dr.version = j["version"].get<int64_t>();
+  }
+  for (auto [key, dest] : {std::pair{"alias", &dr.alias}, std::pair{"endpoint", &dr.endpoint},
+                           std::pair{"strategy", &dr.strategy}}) {
+    if (!j.contains(key)) continue;
+    if (!j[key].is_string()) {
+      return DeploymentError(absl::InvalidArgumentError(absl::StrCat(key, ": expected a string")));
+    }
+    *dest = j[key].get<std::string>();
+  }
+  auto d = deployments_->Create(dr);
+  if (!d.ok()) {
+    if (absl::IsAlreadyExists(d.status())) {
+      return HttpResponse::Error(409, "conflict", ToStd(d.status().message()));
+    }
+    return DeploymentError(d.status());
+  }
+  HttpResponse r = HttpResponse::Json(202, domain::ToJson(*d));
+  r.headers.emplace_back("Location", "/api/v1/deployments/" + d->id);
+  return r;
+}
+
+HttpResponse InferenceApi::ListDeployments(HttpRequest& req) {
+  int limit = 50;
+  std::string text = req.QueryOr("limit", "50");
+  if (!absl::SimpleAtoi(text, &limit) || limit < 1 || limit > 1000) {
+    return DeploymentError(absl::InvalidArgumentError("limit: expected an integer from 1 to 1000"));
+  }
+  auto list = deployments_->List(req.QueryOr("endpoint", ""), limit);
+  if (!list.ok()) return DeploymentError(list.status());
+  json out = {{"deployments", json::array()}};
+  for (const auto& d : *list) out["deployments"].push_back(domain::ToJson(d));
+  return HttpResponse::Json(200, out);
+}
+
+HttpResponse InferenceApi::GetDeployment(HttpRequest& req) {
+  auto d = deployments_->Get(req.Param("id"));
+  if (!d.ok()) return DeploymentError(d.status());
+  return HttpResponse::Json(200, domain::ToJson(*d));
+}
+
+HttpResponse InferenceApi::ListEndpoints(HttpRequest&) {
+  json out = {{"endpoints", json::array()}};
+  for (const auto& [name, ep] : manager_->snapshot()->endpoints) {
+    out["endpoints"].push_back(EndpointJson(*ep));
+  }
+  return HttpResponse::Json(200, out);
+}
+
+HttpResponse InferenceApi::DeleteEndpoint(HttpRequest& req) {
+  absl::Status s = deployments_->Undeploy(req.Param("endpoint"), req.principal);
+  if (!s.ok()) return DeploymentError(s);
+  return HttpResponse::NoContent();
+}
+
+}  // namespace hotswap::api

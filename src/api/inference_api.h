@@ -1,0 +1,76 @@
+// InferenceApi: the KServe V2 / Open Inference Protocol routes under /v2 (health, server and
+// model metadata, infer with JSON and Triton's binary tensor extension, Triton's model config for
+// perf_analyzer, repository index/load/unload) and /metrics, plus the deployment routes of the
+// management API (/api/v1/deployments, /api/v1/endpoints).
+//
+// The infer path takes no lock and makes no registry query: it resolves the endpoint from the
+// ModelManager's current snapshot (a shared handle that keeps the version alive until the
+// request ends), applies admission control (503 with Retry-After beyond
+// `max_inflight_per_endpoint`), parses, preprocesses, validates, runs, encodes, and records
+// metrics in per-thread stripes. Every response names the version that served it
+// (`model_version` in the body, `x-hotswap-model-version` header).
+//
+// Errors on /v2 use the protocol's `{"error": "..."}`: 404 unknown model/version, 503
+// unavailable (not ready, admission full), 400 everything malformed, 500 engine failures.
+//
+// Thread-safe once registered.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <set>
+#include <variant>
+#include <string>
+
+#include "api/http/router.h"
+#include "runtime/backend.h"
+#include "serving/deployment_service.h"
+#include "serving/metrics.h"
+#include "serving/model_manager.h"
+
+namespace hotswap::api {
+
+class InferenceApi {
+ public:
+  struct Options {
+    int max_inflight_per_endpoint = 256;          // beyond this: 503 + Retry-After
+    int64_t max_infer_body_bytes = 64LL << 20;    // infer request bodies
+    int max_batch_size = 64;                      // reported in /config for batch-dim models
+    std::string server_version = "0.1.0";
+  };
+  using ReadinessProbe = std::function<absl::Status()>;
+
+  InferenceApi(Options options, serving::ModelManager* manager, serving::DeploymentService* deployments,
+               serving::MetricsRegistry* metrics, const runtime::BackendRegistry* backends,
+               ReadinessProbe readiness);
+
+  void RegisterRoutes(http::Router* router);
+
+ private:
+  http::HttpResponse Infer(http::HttpRequest& req);
+  http::HttpResponse ModelMetadata(http::HttpRequest& req);
+  http::HttpResponse ModelReady(http::HttpRequest& req);
+  http::HttpResponse ModelConfig(http::HttpRequest& req);
+  http::HttpResponse RepositoryIndex(http::HttpRequest& req);
+  http::HttpResponse RepositoryLoad(http::HttpRequest& req);
+  http::HttpResponse RepositoryUnload(http::HttpRequest& req);
+  http::HttpResponse Metrics(http::HttpRequest& req);
+  http::HttpResponse CreateDeployment(http::HttpRequest& req);
+  http::HttpResponse ListDeployments(http::HttpRequest& req);
+  http::HttpResponse GetDeployment(http::HttpRequest& req);
+  http::HttpResponse ListEndpoints(http::HttpRequest& req);
+  http::HttpResponse DeleteEndpoint(http::HttpRequest& req);
+
+  // The served version for {model}[/versions/{version}], or a V2 error response.
+  std::variant<std::shared_ptr<const serving::Endpoint>, http::HttpResponse> Resolve(
+      const http::HttpRequest& req) const;
+
+  Options options_;
+  serving::ModelManager* manager_;
+  serving::DeploymentService* deployments_;
+  serving::MetricsRegistry* metrics_;
+  const runtime::BackendRegistry* backends_;
+  ReadinessProbe readiness_;
+};
+
+}  // namespace hotswap::api
