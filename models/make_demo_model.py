@@ -132,9 +132,11 @@ def main(argv):
             "quality": {"name": "accuracy", "value": accuracy, "tolerated_drop": 0.05,
                         "higher_is_better": True},
         },
-        "artifact_sha256": sha256_of(model_path),
     }
+    # Exactly what `hotswap version upload --metadata` takes.
     write_json(os.path.join(args.out, "iris.metadata.json"), metadata)
+    with open(os.path.join(args.out, "iris.onnx.sha256"), "w") as f:
+        f.write(sha256_of(model_path) + "  iris.onnx\n")
 
     # Sample requests: one row per class plus a batch of the first 8 held-out rows.
     _, x_test, _, y_test = iris_split()

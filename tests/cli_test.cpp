@@ -132,6 +132,40 @@ TEST_F(CliTest, AliasSetListAndDelete) {
   EXPECT_EQ(Run({"alias", "delete", "iris", "production"}).code, 1);
 }
 
+TEST_F(CliTest, DeployWaitsForTheOutcomeAndEndpointsShowWhatServes) {
+  ASSERT_EQ(Run({"model", "register", "iris"}).code, 0);
+  std::string model = std::string(HOTSWAP_DEMO_MODELS_DIR) + "/iris.onnx";
+  ASSERT_EQ(Run({"version", "upload", "iris", model}).code, 0);
+  CliResult d = Run({"deploy", "iris", "--version", "1"});
+  ASSERT_EQ(d.code, 0) << d.err;
+  EXPECT_NE(d.out.find("succeeded"), std::string::npos) << d.out;
+  CliResult eps = Run({"endpoint", "list"});
+  EXPECT_NE(eps.out.find("ENDPOINT"), std::string::npos);
+  EXPECT_NE(eps.out.find("iris"), std::string::npos);
+  CliResult json_eps = Run({"--json", "endpoint", "list"});
+  EXPECT_EQ(json_eps.Json()["endpoints"][0]["version"], 1);
+  CliResult deps = Run({"--json", "deployment", "list", "--endpoint", "iris"});
+  ASSERT_EQ(deps.Json()["deployments"].size(), 1u);
+  std::string id = deps.Json()["deployments"][0]["id"];
+  EXPECT_NE(Run({"deployment", "show", id}).out.find("succeeded"), std::string::npos);
+  EXPECT_NE(Run({"deployment", "list"}).out.find(id), std::string::npos);
+  // A version the engine refuses: the deploy fails with exit code 1 and says why.
+  std::string bad = WriteFile("bad.onnx", "not a model");
+  ASSERT_EQ(Run({"version", "upload", "iris", bad}).code, 0);
+  CliResult failed = Run({"deploy", "iris", "--version", "2"});
+  EXPECT_EQ(failed.code, 1);
+  EXPECT_NE(failed.out.find("failed"), std::string::npos);
+  CliResult nowait = Run({"--json", "deploy", "iris", "--version", "1", "--no-wait"});
+  EXPECT_EQ(nowait.code, 0);
+  EXPECT_EQ(nowait.Json()["state"], "pending");
+  ASSERT_TRUE(testing_util::WaitFor([&] {
+    return Run({"--json", "deployment", "show", nowait.Json()["id"]}).Json()["state"] != "pending";
+  }));
+  EXPECT_EQ(Run({"endpoint", "undeploy", "iris"}).code, 0);
+  EXPECT_EQ(Run({"--json", "endpoint", "list"}).Json()["endpoints"].size(), 0u);
+  EXPECT_EQ(Run({"endpoint", "undeploy", "iris"}).code, 1);
+}
+
 TEST_F(CliTest, TokenCreateListRevoke) {
   CliResult c = Run({"--json", "token", "create", "--name", "ci", "--role", "viewer"});
   ASSERT_EQ(c.code, 0) << c.err;

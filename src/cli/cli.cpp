@@ -419,6 +419,100 @@ int Cli::Run(int argc, const char* const* argv) {
     });
   });
 
+  // deploy, endpoints, deployments
+  auto* deploy = app.add_subcommand(
+      "deploy", "Deploy a version to an endpoint: load, warm up, then switch atomically");
+  std::string d_model, d_alias, d_endpoint, d_strategy = "direct";
+  int64_t d_version = 0;
+  bool d_no_wait = false;
+  deploy->add_option("model", d_model, "Model name")->required();
+  deploy->add_option("--version", d_version, "Version number (default: --alias, else the latest)");
+  deploy->add_option("--alias", d_alias, "Deploy the version this alias points at");
+  deploy->add_option("--endpoint", d_endpoint, "Endpoint name (default: the model name)");
+  deploy->add_option("--strategy", d_strategy, "Rollout strategy")->capture_default_str();
+  deploy->add_flag("--no-wait", d_no_wait, "Return once the deployment is accepted");
+  deploy->callback([&] {
+    json body{{"model", d_model}, {"strategy", d_strategy}};
+    if (d_version > 0) body["version"] = d_version;
+    if (!d_alias.empty()) body["alias"] = d_alias;
+    if (!d_endpoint.empty()) body["endpoint"] = d_endpoint;
+    auto r = Client().Call("POST", "/api/v1/deployments", &body);
+    if (!r.ok()) { rc = Fail(r.status()); return; }
+    json d = r->Json();
+    std::string id = d.value("id", "");
+    bool tty = isatty(STDERR_FILENO);
+    for (int i = 0; !d_no_wait && d.value("state", "") == "pending" && i < 6000; ++i) {
+      if (tty) {
+        err_ << "\rdeploying " << d.value("model_name", "") << " version " << d.value("version", 0)
+             << " to " << d.value("endpoint", "") << " " << "|/-\\"[i % 4] << std::flush;
+      }
+      usleep(100000);
+      auto cur = Client().Call("GET", "/api/v1/deployments/" + UrlEncode(id));
+      if (!cur.ok()) { rc = Fail(cur.status()); return; }
+      d = cur->Json();
+    }
+    if (tty && !d_no_wait) err_ << "\r";
+    rc = PrintJsonOr(d, [&] {
+      out_ << "deployment " << id << ": " << d.value("state", "") << " — " << d.value("model_name", "")
+           << " version " << d.value("version", 0) << " on endpoint " << d.value("endpoint", "");
+      if (!d.value("message", "").empty()) out_ << " (" << d.value("message", "") << ")";
+      out_ << "\n";
+    });
+    if (d.value("state", "") == "failed") rc = kExitRefused;
+  });
+
+  auto* endpoint = app.add_subcommand("endpoint", "What the server is serving");
+  endpoint->require_subcommand(1);
+  std::string e_name;
+  auto* e_list = endpoint->add_subcommand("list", "List endpoints with the version each serves");
+  e_list->callback([&] {
+    auto r = Client().Call("GET", "/api/v1/endpoints");
+    if (!r.ok()) { rc = Fail(r.status()); return; }
+    json j = r->Json();
+    rc = PrintJsonOr(j, [&] {
+      std::vector<std::vector<std::string>> rows;
+      for (const auto& e : j["endpoints"])
+        rows.push_back({e.value("endpoint", ""), e.value("model", ""),
+                        std::to_string(e.value("version", 0)), e.value("framework", ""),
+                        HumanBytes(e.value("memory_bytes", int64_t{0})), e.value("loaded_at", "")});
+      PrintTable(out_, {"ENDPOINT", "MODEL", "VERSION", "FRAMEWORK", "MEMORY", "LOADED"}, rows);
+    });
+  });
+  auto* e_undeploy = endpoint->add_subcommand("undeploy", "Stop serving an endpoint");
+  e_undeploy->add_option("name", e_name, "Endpoint name")->required();
+  e_undeploy->callback([&] {
+    auto r = Client().Call("DELETE", "/api/v1/endpoints/" + UrlEncode(e_name));
+    if (!r.ok()) { rc = Fail(r.status()); return; }
+    rc = PrintJsonOr(json{{"undeployed", e_name}}, [&] { out_ << "endpoint '" << e_name << "' no longer serves\n"; });
+  });
+
+  auto* deployment = app.add_subcommand("deployment", "Deployment history");
+  deployment->require_subcommand(1);
+  std::string dep_endpoint, dep_id;
+  auto* dep_list = deployment->add_subcommand("list", "List deployments, newest first");
+  dep_list->add_option("--endpoint", dep_endpoint, "Only this endpoint");
+  dep_list->callback([&] {
+    auto r = Client().Call("GET", "/api/v1/deployments" +
+                                      (dep_endpoint.empty() ? "" : "?endpoint=" + UrlEncode(dep_endpoint)));
+    if (!r.ok()) { rc = Fail(r.status()); return; }
+    json j = r->Json();
+    rc = PrintJsonOr(j, [&] {
+      std::vector<std::vector<std::string>> rows;
+      for (const auto& d : j["deployments"])
+        rows.push_back({d.value("id", ""), d.value("endpoint", ""), d.value("model_name", ""),
+                        std::to_string(d.value("version", 0)), d.value("strategy", ""),
+                        d.value("state", ""), d.value("updated_at", "")});
+      PrintTable(out_, {"ID", "ENDPOINT", "MODEL", "VERSION", "STRATEGY", "STATE", "UPDATED"}, rows);
+    });
+  });
+  auto* dep_show = deployment->add_subcommand("show", "Show one deployment");
+  dep_show->add_option("id", dep_id, "Deployment id")->required();
+  dep_show->callback([&] {
+    auto r = Client().Call("GET", "/api/v1/deployments/" + UrlEncode(dep_id));
+    if (!r.ok()) { rc = Fail(r.status()); return; }
+    rc = PrintJsonOr(r->Json(), [&] { out_ << r->Json().dump(2) << "\n"; });
+  });
+
   // token
   auto* token = app.add_subcommand("token", "Manage API tokens (admin)");
   token->require_subcommand(1);

@@ -1,0 +1,3 @@
+module hotswap/bench/loadgen
+
+go 1.26
