@@ -29,6 +29,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"os"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -338,7 +339,20 @@ func main() {
 	flag.DurationVar(&cfg.drain, "drain", 10*time.Second, "after the schedule ends, wait at most this long for queued requests")
 	flag.StringVar(&cfg.out, "out", "", "write the JSON report here instead of stdout")
 	flag.BoolVar(&cfg.quiet, "quiet", false, "no human-readable line on stderr")
+	cpuProfile := flag.String("cpuprofile", "", "write a Go CPU profile of the load generator here")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "loadgen:", err)
+			os.Exit(2)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, "loadgen:", err)
+			os.Exit(2)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if cfg.url == "" || cfg.rate <= 0 || cfg.duration <= 0 || cfg.connections < 1 || cfg.warmup < 0 {
 		fmt.Fprintln(os.Stderr, "loadgen: need -url, -rate > 0, -duration > 0, -connections >= 1, -warmup >= 0")
 		flag.Usage()
@@ -412,10 +426,12 @@ func main() {
 	measureStart := start.Add(time.Duration(float64(warmupN) * interval))
 	scheduleEnd := start.Add(time.Duration(float64(total) * interval))
 
-	// Scheduler: wake up often (≤ 1 ms), emit every request whose scheduled time has passed.
+	// Scheduler: sleep until the next slot (at most 1 ms), then emit every request whose scheduled
+	// time has passed, each stamped with its own scheduled time.
 	var maxLag time.Duration
 	go func() {
 		defer close(jobs)
+		sleep := preciseSleeper()
 		var i int64
 		for i < total {
 			now := time.Now()
@@ -442,7 +458,7 @@ func main() {
 				d = time.Millisecond
 			}
 			if d > 0 {
-				time.Sleep(d)
+				sleep(d)
 			}
 		}
 	}()
@@ -548,6 +564,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, line)
 	}
 	if r.Sent == 0 {
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
