@@ -36,7 +36,16 @@ absl::StatusOr<ApiToken> Authenticator::Authenticate(std::string_view authorizat
   std::string_view secret = authorization.substr(kBearer.size());
   while (!secret.empty() && secret.front() == ' ') secret.remove_prefix(1);
   while (!secret.empty() && secret.back() == ' ') secret.remove_suffix(1);
-  std::string hash = Sha256Hex(secret);
+  // Clients send the same token on every request: each thread remembers the hash of the last
+  // secret it saw, so the request path hashes only when the secret changes. The lookup below
+  // still runs every time, so a revoked token stops working at once.
+  thread_local std::string last_secret;
+  thread_local std::string last_hash;
+  if (!ConstantTimeEquals(secret, last_secret)) {
+    last_hash = Sha256Hex(secret);
+    last_secret.assign(secret);
+  }
+  const std::string& hash = last_hash;
   std::shared_ptr<const Snapshot> snap = snapshot_.load();
   auto it = snap->find(hash);
   if (it == snap->end() || !ConstantTimeEquals(it->second.hash_hex, hash)) {

@@ -49,26 +49,40 @@ Route& Router::AddStreaming(std::string method, std::string pattern, std::string
 }
 
 Router::Match Router::Find(std::string_view method, std::string_view path) const {
+  // Split without allocating: at most 16 segments are matched (no route has more).
+  constexpr size_t kMaxSegments = 16;
+  std::string_view segs[kMaxSegments];
+  size_t n = 0;
+  std::string_view rest = path;
+  if (!rest.empty() && rest.front() == '/') rest.remove_prefix(1);
+  if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
+  bool any = !rest.empty();
+  while (any) {
+    if (n == kMaxSegments) return Match{};  // longer than any route: not found
+    size_t slash = rest.find('/');
+    segs[n++] = rest.substr(0, slash);
+    if (slash == std::string_view::npos) break;
+    rest.remove_prefix(slash + 1);  // "a//b" and "a//" keep their empty segments
+  }
   Match m;
-  std::vector<std::string> segs = SplitPath(path);
   for (const Route& r : routes_) {
-    if (r.segments.size() != segs.size()) continue;
-    std::map<std::string, std::string> params;
+    if (r.segments.size() != n) continue;
     bool ok = true;
-    for (size_t i = 0; i < segs.size() && ok; ++i) {
+    for (size_t i = 0; i < n && ok; ++i) {
       const std::string& p = r.segments[i];
-      if (p.size() >= 2 && p.front() == '{' && p.back() == '}') {
-        if (segs[i].empty()) ok = false;
-        else params[p.substr(1, p.size() - 2)] = segs[i];
-      } else if (p != segs[i]) {
-        ok = false;
-      }
+      bool capture = p.size() >= 2 && p.front() == '{' && p.back() == '}';
+      ok = capture ? !segs[i].empty() : p == segs[i];
     }
     if (!ok) continue;
     if (r.method == method) {
       m.outcome = Outcome::kFound;
       m.route = &r;
-      m.params = std::move(params);
+      for (size_t i = 0; i < n; ++i) {
+        const std::string& p = r.segments[i];
+        if (p.size() >= 2 && p.front() == '{' && p.back() == '}') {
+          m.params.emplace(p.substr(1, p.size() - 2), std::string(segs[i]));
+        }
+      }
       return m;
     }
     if (std::find(m.allowed_methods.begin(), m.allowed_methods.end(), r.method) ==
