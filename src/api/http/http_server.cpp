@@ -125,7 +125,7 @@ absl::Status HttpServer::Start() {
       MHD_OPTION_THREAD_POOL_SIZE, threads,
       MHD_OPTION_CONNECTION_TIMEOUT, static_cast<unsigned>(options_.connection_timeout_s),
       MHD_OPTION_CONNECTION_LIMIT, static_cast<unsigned>(options_.max_connections),
-      MHD_OPTION_CONNECTION_MEMORY_LIMIT, static_cast<size_t>(32 * 1024),
+      MHD_OPTION_CONNECTION_MEMORY_LIMIT, static_cast<size_t>(16 * 1024),
       MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
       MHD_OPTION_NOTIFY_COMPLETED, &CompletedCallback, this,
       MHD_OPTION_EXTERNAL_LOGGER, &MhdLogger, nullptr,
