@@ -167,7 +167,11 @@ std::vector<std::string> ListFiles(const std::string& dir) {
   if (!fs::exists(dir, ec)) return out;
   for (auto it = fs::recursive_directory_iterator(dir, ec); it != fs::recursive_directory_iterator();
        it.increment(ec)) {
-    if (it->is_regular_file()) out.push_back(fs::relative(it->path(), dir).string());
+    // Files may vanish while we list them (the server is cleaning up): never throw.
+    std::error_code file_ec;
+    if (!it->is_regular_file(file_ec)) continue;
+    fs::path rel = fs::relative(it->path(), dir, file_ec);
+    out.push_back(file_ec ? it->path().filename().string() : rel.string());
   }
   return out;
 }

@@ -117,8 +117,8 @@ absl::Status HttpServer::Start() {
   }
   unsigned threads = options_.threads > 0 ? static_cast<unsigned>(options_.threads)
                                           : std::max(1u, std::thread::hardware_concurrency());
-  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC |
-                   MHD_USE_ERROR_LOG | MHD_USE_TURBO;
+  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC |
+                   MHD_USE_ERROR_LOG;
   daemon_ = MHD_start_daemon(
       flags, 0, nullptr, nullptr, &AccessCallback, this,
       MHD_OPTION_SOCK_ADDR, reinterpret_cast<sockaddr*>(&addr),

@@ -1,5 +1,5 @@
 // HttpServer: HTTP/1.1 (keep-alive, chunked, streaming uploads and downloads) on libmicrohttpd,
-// with a pool of worker threads each running its own epoll loop. Why libmicrohttpd: see
+// with a pool of worker threads each running its own poll() loop. Why libmicrohttpd: see
 // docs/architecture.md ("HTTP stack").
 //
 // Request flow: headers arrive → route lookup (404/405) → middleware (auth; may answer at once)
