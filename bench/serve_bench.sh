@@ -263,7 +263,7 @@ printf '%s\n' "$DONE_LUA" >"$tmp/report.lua"
 run_wrk() {  # target rep
   local target=$1 rep=$2 url script ppids t0 t1
   if [ "$target" = nginx ]; then
-    url="$NG_URL"; script="$tmp/report.lua"; ppids=($(ng_workers))
+    url="$NG_URL"; script="$tmp/infer.lua"; ppids=($(ng_workers))  # the same POST request
   else
     url="$INFER_URL"; script="$tmp/infer.lua"; ppids=("$HS_PID")
   fi
@@ -406,7 +406,7 @@ commands = [
     "hotswap version upload iris build/models/demo/iris.onnx --framework onnx --tag bench=v2   # -> 2",
     "curl -XPOST -H 'Authorization: Bearer $HOTSWAP_TOKEN' $HS/api/v1/deployments -d '{\"model\":\"iris\",\"version\":1}'   # poll GET /api/v1/deployments/{id}",
     "nginx -p $TMP/nginx -c $TMP/nginx/nginx.conf -e $TMP/nginx/error.log   # worker_processes auto; access_log off; keepalive_requests 1000000; return 200 '{\"model_name\":\"iris\",\"outputs\":[]}'",
-    f"wrk -t{threads} -c{conns} -d{secs}s --latency -s report.lua http://127.0.0.1:$NG_PORT/   # GET; report.lua only adds a done() that prints JSON",
+    f"wrk -t{threads} -c{conns} -d{secs}s --latency -s infer.lua http://127.0.0.1:$NG_PORT/   # the same POST request and headers as hotswap gets; nginx discards the body",
     f"wrk -t{threads} -c{conns} -d{secs}s --latency -s infer.lua $HS/v2/models/iris/infer   # POST {E['BM_BODY']} with Authorization",
     f"   (alternated nginx, hotswap, {reps} times; medians per metric)",
     f"build/bench/loadgen -url $HS/v2/models/iris/infer -rate {rate} -duration {secs}s -warmup {meta['params']['warmup_s']}s -connections {conns} -body-file body.json -header 'Authorization: Bearer $HOTSWAP_TOKEN' -count-header x-hotswap-model-version   # steady",
@@ -436,7 +436,7 @@ L += ["# Serving benchmark: HotSwap V2 REST vs an nginx ceiling", "",
 L += [f"## Closed loop: wrk -t{threads} -c{conns} -d{secs}s, median of {reps} alternated runs", "",
       "| | req/s | p50 ms | p99 ms | server CPU µs/req |",
       "| --- | ---: | ---: | ---: | ---: |",
-      f"| nginx (ceiling, GET, 35-byte JSON) | {f0(n['rps'])} | {fms_us(n['p50_us'])} | {fms_us(n['p99_us'])} | {n['server_cpu_us_per_req'] or '–'} |",
+      f"| nginx (ceiling: same POST, fixed 35-byte JSON answer) | {f0(n['rps'])} | {fms_us(n['p50_us'])} | {fms_us(n['p99_us'])} | {n['server_cpu_us_per_req'] or '–'} |",
       f"| hotswap (POST V2 infer, iris MLP) | {f0(h['rps'])} | {fms_us(h['p50_us'])} | {fms_us(h['p99_us'])} | {h['server_cpu_us_per_req'] or '–'} |",
       f"| ratio hotswap / nginx | {fx(wrk['ratio_hotswap_over_nginx']['rps'])} | {fx(wrk['ratio_hotswap_over_nginx']['p50_us'])} | {fx(wrk['ratio_hotswap_over_nginx']['p99_us'])} | {fx(wrk['ratio_hotswap_over_nginx']['server_cpu_us_per_req'])} |",
       "", "Every run (wrk latencies are closed-loop, i.e. not corrected for coordinated omission):", "",

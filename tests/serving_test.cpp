@@ -221,6 +221,10 @@ TEST_F(ServingTest, MetadataReadyConfigAndRepositoryIndex) {
   EXPECT_EQ(Http("GET", s_.Url("/v2/models/iris/versions/1"), "", {auth}).status, 200);
   EXPECT_EQ(Http("GET", s_.Url("/v2/models/iris/ready"), "", {auth}).json()["ready"], true);
   EXPECT_EQ(Http("GET", s_.Url("/v2/models/iris/versions/1/ready"), "", {auth}).status, 200);
+  HttpResult versioned = Http("POST", s_.Url("/v2/models/iris/versions/1/infer"), kIrisRequest, {auth});
+  EXPECT_EQ(versioned.status, 200) << versioned.body;
+  EXPECT_EQ(versioned.json()["model_version"], "1");
+  EXPECT_EQ(Http("GET", s_.Url("/v2/models/iris/versions/2"), "", {auth}).status, 404);
   EXPECT_EQ(Http("GET", s_.Url("/v2/models/nope/ready"), "", {auth}).status, 404);
   json cfg = Http("GET", s_.Url("/v2/models/iris/config"), "", {auth}).json();
   EXPECT_EQ(cfg["max_batch_size"], 64);

@@ -186,6 +186,7 @@ TestServer::TestServer(server::ServerConfig config) : config_(std::move(config))
   server_ = *std::move(s);
   admin_ = server_->bootstrap_token();
   if (auto st = server_->Start(); !st.ok()) throw std::runtime_error(std::string(st.message()));
+  server_->WaitReady();
 }
 
 TestServer::~TestServer() {
@@ -199,6 +200,7 @@ void TestServer::Restart() {
   if (!s.ok()) throw std::runtime_error(std::string(s.status().message()));
   server_ = *std::move(s);
   if (auto st = server_->Start(); !st.ok()) throw std::runtime_error(std::string(st.message()));
+  server_->WaitReady();
 }
 
 std::string TestServer::Url(const std::string& path) const {

@@ -71,7 +71,8 @@ struct Multipart {
 // Files (recursively) below `dir`, as paths relative to it.
 std::vector<std::string> ListFiles(const std::string& dir);
 
-// A server on 127.0.0.1:0 with a temp data dir; the bootstrap admin token in `admin`.
+// A server on 127.0.0.1:0 with a temp data dir, started and ready (endpoints restored); the
+// bootstrap admin token in `admin`.
 class TestServer {
  public:
   explicit TestServer(server::ServerConfig config = {});

@@ -192,11 +192,22 @@ int Cli::Run(int argc, const char* const* argv) {
       ->capture_default_str();
   serve->add_option("--config", config_file,
                     "JSON config file (keys: data_dir, http_address, threads, max_body_bytes, "
-                    "max_artifact_bytes, log_level); flags override it");
+                    "max_artifact_bytes, log_level, max_inflight_per_endpoint, "
+                    "max_infer_body_bytes, warmup_runs, load_timeout_ms, intra_op_threads); "
+                    "flags override it");
   serve->add_option("--threads", cfg.threads, "HTTP worker threads (0 = cores)")->capture_default_str();
   serve->add_option("--max-artifact-bytes", cfg.max_artifact_bytes, "Largest artifact accepted")
       ->capture_default_str();
   serve->add_option("--log-level", cfg.log_level, "debug|info|warn|error")->capture_default_str();
+  serve->add_option("--max-inflight", cfg.max_inflight_per_endpoint,
+                    "Concurrent infer requests per endpoint; beyond it 503 + Retry-After")
+      ->capture_default_str();
+  serve->add_option("--warmup-runs", cfg.warmup_runs, "Runs before a loaded version is published")
+      ->capture_default_str();
+  serve->add_option("--load-timeout-ms", cfg.load_timeout_ms, "Fetch + load + warm-up time limit")
+      ->capture_default_str();
+  serve->add_option("--intra-op-threads", cfg.intra_op_threads, "Engine threads per inference run")
+      ->capture_default_str();
   serve->callback([&] {
     server::ServerConfig merged;
     if (!config_file.empty()) {
@@ -213,6 +224,13 @@ int Cli::Run(int argc, const char* const* argv) {
     if (serve->count("--max-artifact-bytes") || config_file.empty())
       merged.max_artifact_bytes = cfg.max_artifact_bytes;
     if (serve->count("--log-level") || config_file.empty()) merged.log_level = cfg.log_level;
+    if (serve->count("--max-inflight") || config_file.empty())
+      merged.max_inflight_per_endpoint = cfg.max_inflight_per_endpoint;
+    if (serve->count("--warmup-runs") || config_file.empty()) merged.warmup_runs = cfg.warmup_runs;
+    if (serve->count("--load-timeout-ms") || config_file.empty())
+      merged.load_timeout_ms = cfg.load_timeout_ms;
+    if (serve->count("--intra-op-threads") || config_file.empty())
+      merged.intra_op_threads = cfg.intra_op_threads;
     if (auto s = merged.Validate(); !s.ok()) {
       err_ << "error: " << s.message() << "\n";
       rc = kExitUsage;
