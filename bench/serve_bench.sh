@@ -437,7 +437,7 @@ L += [f"## Closed loop: wrk -t{threads} -c{conns} -d{secs}s, median of {reps} al
       "| | req/s | p50 ms | p99 ms | server CPU µs/req |",
       "| --- | ---: | ---: | ---: | ---: |",
       f"| nginx (ceiling: same POST, fixed 35-byte JSON answer) | {f0(n['rps'])} | {fms_us(n['p50_us'])} | {fms_us(n['p99_us'])} | {n['server_cpu_us_per_req'] or '–'} |",
-      f"| hotswap (POST V2 infer, iris MLP) | {f0(h['rps'])} | {fms_us(h['p50_us'])} | {fms_us(h['p99_us'])} | {h['server_cpu_us_per_req'] or '–'} |",
+      f"| hotswap (POST V2 infer, iris classifier) | {f0(h['rps'])} | {fms_us(h['p50_us'])} | {fms_us(h['p99_us'])} | {h['server_cpu_us_per_req'] or '–'} |",
       f"| ratio hotswap / nginx | {fx(wrk['ratio_hotswap_over_nginx']['rps'])} | {fx(wrk['ratio_hotswap_over_nginx']['p50_us'])} | {fx(wrk['ratio_hotswap_over_nginx']['p99_us'])} | {fx(wrk['ratio_hotswap_over_nginx']['server_cpu_us_per_req'])} |",
       "", "Every run (wrk latencies are closed-loop, i.e. not corrected for coordinated omission):", "",
       "| run | target | req/s | p50 ms | p90 ms | p99 ms | max ms | errors (connect/read/write/non-2xx/timeout) | server CPU µs/req | load avg after |",
