@@ -70,13 +70,13 @@ class ServingTest : public ::testing::Test {
     HttpResult r = s_.Call("POST", "/api/v1/deployments", body);
     EXPECT_EQ(r.status, 202) << r.body;
     std::string id = r.json().value("id", "");
-    for (int i = 0; i < 3000; ++i) {
-      json d = s_.Call("GET", "/api/v1/deployments/" + id).json();
-      if (d.value("state", "") != "pending") return d;
-      usleep(2000);
-    }
-    ADD_FAILURE() << "deployment " << id << " did not finish";
-    return {};
+    json d;
+    bool done = testing_util::WaitFor([&] {
+      d = s_.Call("GET", "/api/v1/deployments/" + id).json();
+      return d.value("state", "") != "pending";
+    }, 60000);
+    if (!done) ADD_FAILURE() << "deployment " << id << " did not finish within 60 s";
+    return d;
   }
   HttpResult Infer(const std::string& model, const std::string& body,
                    std::vector<std::string> headers = {}) {
@@ -449,9 +449,11 @@ TEST_F(ServingTest, DeployWithoutVersionUsesTheAliasOrTheLatest) {
   HttpResult latest = s_.Call("POST", "/api/v1/deployments", {{"model", "adder"}});
   ASSERT_EQ(latest.status, 202);
   EXPECT_EQ(latest.json()["version"], 2);
-  s_.server().WaitReady();
   ASSERT_EQ(s_.Call("PUT", "/api/v1/models/adder/aliases/production", {{"version", 1}}).status, 200);
-  for (int i = 0; i < 200 && s_.Call("GET", "/api/v1/deployments?limit=1").json()["deployments"][0]["state"] == "pending"; ++i) usleep(5000);
+  std::string first = latest.json()["id"];
+  ASSERT_TRUE(testing_util::WaitFor([&] {
+    return s_.Call("GET", "/api/v1/deployments/" + first).json()["state"] != "pending";
+  }, 30000));
   HttpResult aliased = s_.Call("POST", "/api/v1/deployments", {{"model", "adder"}, {"alias", "production"}});
   ASSERT_EQ(aliased.status, 202) << aliased.body;
   EXPECT_EQ(aliased.json()["version"], 1);

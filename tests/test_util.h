@@ -56,7 +56,7 @@ class RawConnection {
 };
 
 // Polls `predicate` every 10 ms until it holds or `timeout_ms` passes; returns its last value.
-bool WaitFor(const std::function<bool()>& predicate, int timeout_ms = 5000);
+bool WaitFor(const std::function<bool()>& predicate, int timeout_ms = 30000);
 
 // A multipart/form-data body as `curl -F metadata=... -F artifact=@file` sends it.
 struct Multipart {

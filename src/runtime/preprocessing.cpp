@@ -21,33 +21,6 @@ using Json = nlohmann::json;
 constexpr size_t kNotFound = static_cast<size_t>(-1);
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-// IEEE half -> float (F. Giesen's conversion). Duplicated from the V2 codec until tensor.h grows
-// FP16 helpers.
-float HalfToFloat(uint16_t half) {
-  constexpr uint32_t kShiftedExp = 0x7C00u << 13;
-  uint32_t bits = (static_cast<uint32_t>(half) & 0x7FFFu) << 13;
-  const uint32_t exp = kShiftedExp & bits;
-  bits += (127u - 15u) << 23;
-  if (exp == kShiftedExp) {
-    bits += (128u - 16u) << 23;
-  } else if (exp == 0) {
-    bits += 1u << 23;
-    bits = std::bit_cast<uint32_t>(std::bit_cast<float>(bits) - std::bit_cast<float>(113u << 23));
-  }
-  bits |= (static_cast<uint32_t>(half) & 0x8000u) << 16;
-  return std::bit_cast<float>(bits);
-}
-
-std::string ShapeString(const std::vector<int64_t>& shape) {
-  std::string out = "[";
-  for (size_t i = 0; i < shape.size(); ++i) {
-    if (i > 0) out.push_back(',');
-    absl::StrAppend(&out, shape[i]);
-  }
-  out.push_back(']');
-  return out;
-}
-
 // ---- Compile-time helpers -----------------------------------------------------------------------
 
 absl::Status ConfigError(const std::string& path, std::string_view message) {

@@ -1,5 +1,8 @@
 #include "runtime/tensor.h"
 
+#include <bit>
+#include <string>
+
 #include <limits>
 
 namespace hotswap::runtime {
@@ -15,5 +18,54 @@ int64_t ElementCount(const std::vector<int64_t>& shape) {
 }
 
 int64_t Tensor::ElementCount() const { return runtime::ElementCount(shape); }
+
+// FP16 conversion: F. Giesen's round-to-nearest-even bit tricks.
+
+uint16_t FloatToHalf(float value) {
+  constexpr uint32_t kF32Infinity = 255u << 23;
+  constexpr uint32_t kF16Max = (127u + 16u) << 23;  // 65536.0f: everything above rounds to inf
+  constexpr uint32_t kDenormMagic = ((127u - 15u) + (23u - 10u) + 1u) << 23;
+  uint32_t bits = std::bit_cast<uint32_t>(value);
+  const uint32_t sign = bits & 0x80000000u;
+  bits ^= sign;
+  uint32_t out;
+  if (bits >= kF16Max) {
+    out = bits > kF32Infinity ? 0x7E00u : 0x7C00u;
+  } else if (bits < (113u << 23)) {  // subnormal half or zero: let the FPU round
+    const float shifted = std::bit_cast<float>(bits) + std::bit_cast<float>(kDenormMagic);
+    out = std::bit_cast<uint32_t>(shifted) - kDenormMagic;
+  } else {
+    const uint32_t mantissa_odd = (bits >> 13) & 1u;
+    bits += ((15u - 127u) << 23) + 0xFFFu;  // rebias exponent (wraps as intended)
+    bits += mantissa_odd;
+    out = bits >> 13;
+  }
+  return static_cast<uint16_t>(out | (sign >> 16));
+}
+
+float HalfToFloat(uint16_t half) {
+  constexpr uint32_t kShiftedExp = 0x7C00u << 13;
+  uint32_t bits = (static_cast<uint32_t>(half) & 0x7FFFu) << 13;
+  const uint32_t exp = kShiftedExp & bits;
+  bits += (127u - 15u) << 23;
+  if (exp == kShiftedExp) {
+    bits += (128u - 16u) << 23;  // Inf/NaN
+  } else if (exp == 0) {
+    bits += 1u << 23;  // zero/subnormal: renormalise
+    bits = std::bit_cast<uint32_t>(std::bit_cast<float>(bits) - std::bit_cast<float>(113u << 23));
+  }
+  bits |= (static_cast<uint32_t>(half) & 0x8000u) << 16;
+  return std::bit_cast<float>(bits);
+}
+
+std::string ShapeString(const std::vector<int64_t>& shape) {
+  std::string out = "[";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i > 0) out.push_back(',');
+    out += std::to_string(shape[i]);
+  }
+  out.push_back(']');
+  return out;
+}
 
 }  // namespace hotswap::runtime

@@ -31,6 +31,13 @@ struct Tensor {
   T* MutableAs() { return reinterpret_cast<T*>(data.data()); }
 };
 
+// IEEE 754 half precision <-> float (round to nearest even; NaN and infinities kept).
+uint16_t FloatToHalf(float value);
+float HalfToFloat(uint16_t half);
+
+// "[2,-1,4]" — for error messages.
+std::string ShapeString(const std::vector<int64_t>& shape);
+
 // Product of dims; -1 when any dim is negative or the product overflows int64; 1 for rank 0.
 int64_t ElementCount(const std::vector<int64_t>& shape);
 

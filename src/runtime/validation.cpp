@@ -18,16 +18,6 @@ using domain::TensorSpec;
 // Above this many schema inputs, presence is tracked in a heap vector instead of a bit mask.
 constexpr size_t kMaskBits = 64;
 
-std::string ShapeString(const std::vector<int64_t>& shape) {
-  std::string out = "[";
-  for (size_t i = 0; i < shape.size(); ++i) {
-    if (i > 0) out.push_back(',');
-    absl::StrAppend(&out, shape[i]);
-  }
-  out.push_back(']');
-  return out;
-}
-
 bool ShapeMatches(const std::vector<int64_t>& expected, const std::vector<int64_t>& actual) {
   if (expected.size() != actual.size()) return false;
   for (size_t i = 0; i < expected.size(); ++i) {
