@@ -313,10 +313,24 @@ absl::Status ReplaceModelTags(PgTransaction& txn, int64_t model_id,
   return absl::OkStatus();
 }
 
+// The id of model `name`, its row locked until the transaction ends; NotFound when there is none.
+// Every writer takes this lock first, so the writers of one model run one at a time.
+absl::StatusOr<int64_t> LockModelId(PgTransaction& txn, const std::string& name) {
+  HS_ASSIGN_OR_RETURN(PgStatement st,
+                      txn.Prepare("SELECT id FROM models WHERE name = $1 FOR UPDATE"));
+  st.BindText(1, name);
+  HS_ASSIGN_OR_RETURN(bool found, st.Step());
+  if (!found) return ModelNotFound(name);
+  return st.ColumnInt64(0);
+}
+
+constexpr PgDatabase::Mode kRead = PgDatabase::Mode::kRead;
+constexpr PgDatabase::Mode kWrite = PgDatabase::Mode::kWrite;
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<PostgresRegistry>> PostgresRegistry::Create(
-    std::shared_ptr<SqliteDatabase> db, Clock* clock) {
+    std::shared_ptr<PgDatabase> db, Clock* clock) {
   if (db == nullptr || clock == nullptr) {
     return absl::InvalidArgumentError("PostgresRegistry needs a database and a clock");
   }
@@ -330,25 +344,22 @@ absl::StatusOr<domain::Model> PostgresRegistry::CreateModel(const domain::Model&
   HS_ASSIGN_OR_RETURN(std::string tags_json, DumpJson(Json(model.tags), "tags"));
   domain::Model created = model;
   created.created_at_ms = created.updated_at_ms = clock_->NowMillis();
-  {
-    Transaction txn(*db_, Transaction::Mode::kWrite);
-    HS_RETURN_IF_ERROR(txn.status());
-    HS_ASSIGN_OR_RETURN(PgStatement exists, txn.Prepare("SELECT 1 FROM models WHERE name = $1"));
-    exists.BindText(1, model.name);
-    HS_ASSIGN_OR_RETURN(bool taken, exists.Step());
-    if (taken)
-      return absl::AlreadyExistsError(absl::StrCat("model ", model.name, " already exists"));
+  HS_RETURN_IF_ERROR(db_->Run(kWrite, [&](PgTransaction& txn) -> absl::Status {
+    // ON CONFLICT: a concurrent creator of the same name makes this one insert nothing.
     HS_ASSIGN_OR_RETURN(PgStatement insert,
                         txn.Prepare("INSERT INTO models (name, description, tags_json, "
-                                    "created_at, updated_at) VALUES ($1, $2, $3, $4, $4)"));
+                                    "created_at, updated_at) VALUES ($1, $2, $3, $4, $4) "
+                                    "ON CONFLICT (name) DO NOTHING RETURNING id"));
     insert.BindText(1, created.name)
         .BindText(2, created.description)
         .BindText(3, tags_json)
         .BindInt64(4, created.created_at_ms);
-    HS_RETURN_IF_ERROR(insert.Run());
-    HS_RETURN_IF_ERROR(ReplaceModelTags(txn, txn.LastInsertRowId(), created.tags));
-    HS_RETURN_IF_ERROR(txn.Commit());
-  }
+    HS_ASSIGN_OR_RETURN(bool inserted, insert.Step());
+    if (!inserted) {
+      return absl::AlreadyExistsError(absl::StrCat("model ", model.name, " already exists"));
+    }
+    return ReplaceModelTags(txn, insert.ColumnInt64(0), created.tags);
+  }));
   return created;
 }
 
@@ -361,22 +372,22 @@ absl::StatusOr<ModelPage> PostgresRegistry::ListModels(const ListModelsQuery& qu
   HS_ASSIGN_OR_RETURN(std::string after, DecodePageToken("model", query.page_token));
 
   std::vector<ModelRow> rows;
-  {
-    Transaction txn(*db_, Transaction::Mode::kRead);
-    HS_RETURN_IF_ERROR(txn.status());
-    // The prefix test compares a substring rather than using LIKE, so '%' and '_' in the
-    // prefix match themselves; "name >= prefix" lets SQLite seek in the name index.
+  HS_RETURN_IF_ERROR(db_->Run(kRead, [&](PgTransaction& txn) -> absl::Status {
+    rows.clear();
+    // The prefix test compares a prefix rather than using LIKE, so '%' and '_' in the prefix
+    // match themselves; "name >= prefix" lets PostgreSQL seek in the name index.
     HS_ASSIGN_OR_RETURN(
         PgStatement st,
-        txn.Prepare(absl::StrCat("SELECT ", kModelColumns,
-                                 " FROM models m "
-                                 "WHERE m.name >= $1 AND substr(m.name, 1, length($1)) = $1 "
-                                 "AND ($2 IS NULL OR m.name > $2) "
-                                 "AND ($3 IS NULL OR EXISTS (SELECT 1 FROM model_tags t "
-                                 "     WHERE t.model_id = m.id AND t.key = $3 AND t.value = $4)) "
-                                 "AND ($5 = '' OR EXISTS (SELECT 1 FROM model_versions v "
-                                 "     WHERE v.model_id = m.id AND v.framework = $5)) "
-                                 "ORDER BY m.name LIMIT $6")));
+        txn.Prepare(absl::StrCat(
+            "SELECT ", kModelColumns,
+            " FROM models m "
+            "WHERE m.name >= $1::text AND left(m.name, length($1::text)) = $1::text "
+            "AND ($2::text IS NULL OR m.name > $2::text) "
+            "AND ($3::text IS NULL OR EXISTS (SELECT 1 FROM model_tags t "
+            "     WHERE t.model_id = m.id AND t.key = $3::text AND t.value = $4::text)) "
+            "AND ($5::text = '' OR EXISTS (SELECT 1 FROM model_versions v "
+            "     WHERE v.model_id = m.id AND v.framework = $5::text)) "
+            "ORDER BY m.name LIMIT $6::bigint")));
     st.BindText(1, query.name_prefix);
     if (after.empty()) {
       st.BindNull(2);
@@ -394,7 +405,8 @@ absl::StatusOr<ModelPage> PostgresRegistry::ListModels(const ListModelsQuery& qu
       if (!row) break;
       rows.push_back(ReadModelRow(st));
     }
-  }
+    return absl::OkStatus();
+  }));
 
   ModelPage page;
   if (rows.size() > static_cast<size_t>(query.limit)) {
@@ -411,16 +423,15 @@ absl::StatusOr<ModelPage> PostgresRegistry::ListModels(const ListModelsQuery& qu
 
 absl::StatusOr<domain::Model> PostgresRegistry::GetModel(const std::string& name) {
   ModelRow row;
-  {
-    Transaction txn(*db_, Transaction::Mode::kRead);
-    HS_RETURN_IF_ERROR(txn.status());
+  HS_RETURN_IF_ERROR(db_->Run(kRead, [&](PgTransaction& txn) -> absl::Status {
     HS_ASSIGN_OR_RETURN(row, FetchModelRow(txn, name));
-  }
+    return absl::OkStatus();
+  }));
   return ToModel(std::move(row));
 }
 
 absl::StatusOr<domain::Model> PostgresRegistry::UpdateModel(const std::string& name,
-                                                          const ModelUpdate& update) {
+                                                            const ModelUpdate& update) {
   // Validate the model as it would be after the update. Only the fields named by the update are
   // written, so a concurrent update of the other field is not lost.
   HS_ASSIGN_OR_RETURN(domain::Model updated, GetModel(name));
@@ -434,14 +445,13 @@ absl::StatusOr<domain::Model> PostgresRegistry::UpdateModel(const std::string& n
   const int64_t now = clock_->NowMillis();
 
   ModelRow row;
-  {
-    Transaction txn(*db_, Transaction::Mode::kWrite);
-    HS_RETURN_IF_ERROR(txn.status());
-    HS_ASSIGN_OR_RETURN(int64_t model_id, FindModelId(txn, name));
-    HS_ASSIGN_OR_RETURN(PgStatement st,
-                        txn.Prepare("UPDATE models SET description = COALESCE($2, description), "
-                                    "tags_json = COALESCE($3, tags_json), "
-                                    "updated_at = MAX(updated_at, $4) WHERE id = $1"));
+  HS_RETURN_IF_ERROR(db_->Run(kWrite, [&](PgTransaction& txn) -> absl::Status {
+    HS_ASSIGN_OR_RETURN(int64_t model_id, LockModelId(txn, name));
+    HS_ASSIGN_OR_RETURN(
+        PgStatement st,
+        txn.Prepare("UPDATE models SET description = COALESCE($2::text, description), "
+                    "tags_json = COALESCE($3::text, tags_json), "
+                    "updated_at = GREATEST(updated_at, $4::bigint) WHERE id = $1"));
     st.BindInt64(1, model_id)
         .BindOptionalText(2, update.description)
         .BindOptionalText(3, tags_json)
@@ -449,55 +459,55 @@ absl::StatusOr<domain::Model> PostgresRegistry::UpdateModel(const std::string& n
     HS_RETURN_IF_ERROR(st.Run());
     if (update.tags.has_value()) HS_RETURN_IF_ERROR(ReplaceModelTags(txn, model_id, *update.tags));
     HS_ASSIGN_OR_RETURN(row, FetchModelRow(txn, name));
-    HS_RETURN_IF_ERROR(txn.Commit());
-  }
+    return absl::OkStatus();
+  }));
   return ToModel(std::move(row));
 }
 
 absl::StatusOr<std::vector<std::string>> PostgresRegistry::DeleteModel(const std::string& name,
-                                                                     bool force) {
+                                                                       bool force) {
   std::vector<std::string> orphaned;
-  Transaction txn(*db_, Transaction::Mode::kWrite);
-  HS_RETURN_IF_ERROR(txn.status());
-  HS_ASSIGN_OR_RETURN(int64_t model_id, FindModelId(txn, name));
-  if (!force) {
-    HS_ASSIGN_OR_RETURN(PgStatement st,
-                        txn.Prepare("SELECT version FROM model_versions WHERE model_id = $1 "
-                                    "AND status = $2 ORDER BY version"));
-    st.BindInt64(1, model_id)
-        .BindText(2, domain::VersionStatusName(domain::VersionStatus::kDeployed));
-    std::vector<int64_t> deployed;
-    while (true) {
-      HS_ASSIGN_OR_RETURN(bool row, st.Step());
-      if (!row) break;
-      deployed.push_back(st.ColumnInt64(0));
+  HS_RETURN_IF_ERROR(db_->Run(kWrite, [&](PgTransaction& txn) -> absl::Status {
+    orphaned.clear();
+    HS_ASSIGN_OR_RETURN(int64_t model_id, LockModelId(txn, name));
+    if (!force) {
+      HS_ASSIGN_OR_RETURN(PgStatement st,
+                          txn.Prepare("SELECT version FROM model_versions WHERE model_id = $1 "
+                                      "AND status = $2 ORDER BY version"));
+      st.BindInt64(1, model_id)
+          .BindText(2, domain::VersionStatusName(domain::VersionStatus::kDeployed));
+      std::vector<int64_t> deployed;
+      while (true) {
+        HS_ASSIGN_OR_RETURN(bool row, st.Step());
+        if (!row) break;
+        deployed.push_back(st.ColumnInt64(0));
+      }
+      if (!deployed.empty()) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "model ", name, " has deployed version(s) ", absl::StrJoin(deployed, ", "),
+            "; undeploy them first or delete with force"));
+      }
     }
-    if (!deployed.empty()) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("model ", name, " has deployed version(s) ", absl::StrJoin(deployed, ", "),
-                       "; undeploy them first or delete with force"));
+    {
+      // Digests of this model's versions that no other model's version references.
+      HS_ASSIGN_OR_RETURN(
+          PgStatement st,
+          txn.Prepare("SELECT DISTINCT v.sha256 FROM model_versions v WHERE v.model_id = $1 "
+                      "AND NOT EXISTS (SELECT 1 FROM model_versions o "
+                      "                WHERE o.sha256 = v.sha256 AND o.model_id <> $1) "
+                      "ORDER BY v.sha256"));
+      st.BindInt64(1, model_id);
+      while (true) {
+        HS_ASSIGN_OR_RETURN(bool row, st.Step());
+        if (!row) break;
+        orphaned.push_back(st.ColumnText(0));
+      }
     }
-  }
-  {
-    // Digests of this model's versions that no other model's version references.
-    HS_ASSIGN_OR_RETURN(
-        PgStatement st,
-        txn.Prepare("SELECT DISTINCT v.sha256 FROM model_versions v WHERE v.model_id = $1 "
-                    "AND NOT EXISTS (SELECT 1 FROM model_versions o "
-                    "                WHERE o.sha256 = v.sha256 AND o.model_id <> $1) "
-                    "ORDER BY v.sha256"));
-    st.BindInt64(1, model_id);
-    while (true) {
-      HS_ASSIGN_OR_RETURN(bool row, st.Step());
-      if (!row) break;
-      orphaned.push_back(st.ColumnText(0));
-    }
-  }
-  // Versions, aliases and tags go with the model (ON DELETE CASCADE).
-  HS_ASSIGN_OR_RETURN(PgStatement del, txn.Prepare("DELETE FROM models WHERE id = $1"));
-  del.BindInt64(1, model_id);
-  HS_RETURN_IF_ERROR(del.Run());
-  HS_RETURN_IF_ERROR(txn.Commit());
+    // Versions, aliases and tags go with the model (ON DELETE CASCADE).
+    HS_ASSIGN_OR_RETURN(PgStatement del, txn.Prepare("DELETE FROM models WHERE id = $1"));
+    del.BindInt64(1, model_id);
+    return del.Run();
+  }));
   return orphaned;
 }
 
@@ -519,7 +529,7 @@ absl::StatusOr<domain::ModelVersion> PostgresRegistry::CreateVersion(const NewVe
                          .aliases = {},
                          .created_by = nv.created_by,
                          .created_at_ms = clock_->NowMillis()};
-  // Validate before taking the lock. An automatic number is max+1, and an existing parent is
+  // Validate before the transaction. An automatic number is max+1, and an existing parent is
   // <= max, so validating with parent+1 in its place checks "parent < version" exactly.
   if (nv.version == 0) {
     v.version =
@@ -537,10 +547,9 @@ absl::StatusOr<domain::ModelVersion> PostgresRegistry::CreateVersion(const NewVe
   }
   HS_ASSIGN_OR_RETURN(std::string tags_json, DumpJson(Json(v.tags), "tags"));
 
-  {
-    Transaction txn(*db_, Transaction::Mode::kWrite);
-    HS_RETURN_IF_ERROR(txn.status());
-    HS_ASSIGN_OR_RETURN(int64_t model_id, FindModelId(txn, nv.model_name));
+  HS_RETURN_IF_ERROR(db_->Run(kWrite, [&](PgTransaction& txn) -> absl::Status {
+    // The model row lock serialises numbering: the next writer sees this one's row.
+    HS_ASSIGN_OR_RETURN(int64_t model_id, LockModelId(txn, nv.model_name));
     if (nv.version == 0) {
       HS_ASSIGN_OR_RETURN(PgStatement next,
                           txn.Prepare("SELECT COALESCE(MAX(version), 0) + 1 FROM model_versions "
@@ -583,14 +592,18 @@ absl::StatusOr<domain::ModelVersion> PostgresRegistry::CreateVersion(const NewVe
         .BindOptionalInt64(12, v.parent_version)
         .BindText(13, v.created_by)
         .BindInt64(14, v.created_at_ms);
-    HS_RETURN_IF_ERROR(insert.Run());
-    HS_RETURN_IF_ERROR(txn.Commit());
-  }
+    absl::Status inserted = insert.Run();
+    if (absl::IsAlreadyExists(inserted)) {  // not expected under the row lock; same message
+      return absl::AlreadyExistsError(
+          absl::StrCat("version ", v.version, " of model ", nv.model_name, " already exists"));
+    }
+    return inserted;
+  }));
   return v;
 }
 
 absl::StatusOr<VersionPage> PostgresRegistry::ListVersions(const std::string& model,
-                                                         const ListVersionsQuery& query) {
+                                                           const ListVersionsQuery& query) {
   HS_RETURN_IF_ERROR(CheckLimit(query.limit));
   HS_ASSIGN_OR_RETURN(std::string after_text, DecodePageToken("version", query.page_token));
   int64_t after = 0;
@@ -599,12 +612,11 @@ absl::StatusOr<VersionPage> PostgresRegistry::ListVersions(const std::string& mo
   }
 
   std::vector<VersionRow> rows;
-  {
-    Transaction txn(*db_, Transaction::Mode::kRead);
-    HS_RETURN_IF_ERROR(txn.status());
+  HS_RETURN_IF_ERROR(db_->Run(kRead, [&](PgTransaction& txn) -> absl::Status {
     HS_ASSIGN_OR_RETURN(int64_t model_id, FindModelId(txn, model));
     HS_ASSIGN_OR_RETURN(rows, FetchVersionRows(txn, model_id, after, int64_t{query.limit} + 1));
-  }
+    return absl::OkStatus();
+  }));
 
   VersionPage page;
   if (rows.size() > static_cast<size_t>(query.limit)) {
@@ -616,23 +628,20 @@ absl::StatusOr<VersionPage> PostgresRegistry::ListVersions(const std::string& mo
 }
 
 absl::StatusOr<domain::ModelVersion> PostgresRegistry::GetVersion(const std::string& model,
-                                                                int64_t version) {
+                                                                  int64_t version) {
   VersionRow row;
-  {
-    Transaction txn(*db_, Transaction::Mode::kRead);
-    HS_RETURN_IF_ERROR(txn.status());
+  HS_RETURN_IF_ERROR(db_->Run(kRead, [&](PgTransaction& txn) -> absl::Status {
     HS_ASSIGN_OR_RETURN(int64_t model_id, FindModelId(txn, model));
     HS_ASSIGN_OR_RETURN(row, FetchVersionRow(txn, model, model_id, version));
-  }
+    return absl::OkStatus();
+  }));
   return ToVersion(std::move(row));
 }
 
-absl::StatusOr<domain::ModelVersion> PostgresRegistry::GetVersionByAlias(const std::string& model,
-                                                                       const std::string& alias) {
+absl::StatusOr<domain::ModelVersion> PostgresRegistry::GetVersionByAlias(
+    const std::string& model, const std::string& alias) {
   VersionRow row;
-  {
-    Transaction txn(*db_, Transaction::Mode::kRead);
-    HS_RETURN_IF_ERROR(txn.status());
+  HS_RETURN_IF_ERROR(db_->Run(kRead, [&](PgTransaction& txn) -> absl::Status {
     HS_ASSIGN_OR_RETURN(int64_t model_id, FindModelId(txn, model));
     HS_ASSIGN_OR_RETURN(
         PgStatement st,
@@ -643,7 +652,8 @@ absl::StatusOr<domain::ModelVersion> PostgresRegistry::GetVersionByAlias(const s
       return absl::NotFoundError(absl::StrCat("alias ", alias, " of model ", model, " not found"));
     }
     HS_ASSIGN_OR_RETURN(row, FetchVersionRow(txn, model, model_id, st.ColumnInt64(0)));
-  }
+    return absl::OkStatus();
+  }));
   return ToVersion(std::move(row));
 }
 
@@ -653,19 +663,17 @@ absl::StatusOr<domain::ModelVersion> PostgresRegistry::SetVersionStatus(
     return absl::InvalidArgumentError("status: unknown version status");
   }
   VersionRow row;
-  {
-    Transaction txn(*db_, Transaction::Mode::kWrite);
-    HS_RETURN_IF_ERROR(txn.status());
-    HS_ASSIGN_OR_RETURN(int64_t model_id, FindModelId(txn, model));
+  HS_RETURN_IF_ERROR(db_->Run(kWrite, [&](PgTransaction& txn) -> absl::Status {
+    HS_ASSIGN_OR_RETURN(int64_t model_id, LockModelId(txn, model));
     HS_ASSIGN_OR_RETURN(
         PgStatement st,
         txn.Prepare("UPDATE model_versions SET status = $3 WHERE model_id = $1 AND version = $2"));
     st.BindInt64(1, model_id).BindInt64(2, version).BindText(3, domain::VersionStatusName(status));
     HS_RETURN_IF_ERROR(st.Run());
-    if (txn.Changes() == 0) return VersionNotFound(model, version);
+    if (st.Changes() == 0) return VersionNotFound(model, version);
     HS_ASSIGN_OR_RETURN(row, FetchVersionRow(txn, model, model_id, version));
-    HS_RETURN_IF_ERROR(txn.Commit());
-  }
+    return absl::OkStatus();
+  }));
   return ToVersion(std::move(row));
 }
 
@@ -678,82 +686,85 @@ absl::StatusOr<domain::ModelVersion> PostgresRegistry::SetVersionTags(
   HS_ASSIGN_OR_RETURN(std::string tags_json, DumpJson(Json(tags), "tags"));
 
   VersionRow row;
-  {
-    Transaction txn(*db_, Transaction::Mode::kWrite);
-    HS_RETURN_IF_ERROR(txn.status());
-    HS_ASSIGN_OR_RETURN(int64_t model_id, FindModelId(txn, model));
+  HS_RETURN_IF_ERROR(db_->Run(kWrite, [&](PgTransaction& txn) -> absl::Status {
+    HS_ASSIGN_OR_RETURN(int64_t model_id, LockModelId(txn, model));
     HS_ASSIGN_OR_RETURN(PgStatement st, txn.Prepare("UPDATE model_versions SET tags_json = $3 "
-                                                  "WHERE model_id = $1 AND version = $2"));
+                                                    "WHERE model_id = $1 AND version = $2"));
     st.BindInt64(1, model_id).BindInt64(2, version).BindText(3, tags_json);
     HS_RETURN_IF_ERROR(st.Run());
-    if (txn.Changes() == 0) return VersionNotFound(model, version);
+    if (st.Changes() == 0) return VersionNotFound(model, version);
     HS_ASSIGN_OR_RETURN(row, FetchVersionRow(txn, model, model_id, version));
-    HS_RETURN_IF_ERROR(txn.Commit());
-  }
+    return absl::OkStatus();
+  }));
   return ToVersion(std::move(row));
 }
 
 absl::StatusOr<bool> PostgresRegistry::IsArtifactReferenced(const std::string& sha256) {
-  Transaction txn(*db_, Transaction::Mode::kRead);
-  HS_RETURN_IF_ERROR(txn.status());
-  HS_ASSIGN_OR_RETURN(
-      PgStatement st, txn.Prepare("SELECT EXISTS (SELECT 1 FROM model_versions WHERE sha256 = $1)"));
-  st.BindText(1, sha256);
-  HS_RETURN_IF_ERROR(st.Step().status());
-  return st.ColumnInt64(0) != 0;
+  bool referenced = false;
+  HS_RETURN_IF_ERROR(db_->Run(kRead, [&](PgTransaction& txn) -> absl::Status {
+    HS_ASSIGN_OR_RETURN(
+        PgStatement st,
+        txn.Prepare("SELECT EXISTS (SELECT 1 FROM model_versions WHERE sha256 = $1)::int"));
+    st.BindText(1, sha256);
+    HS_RETURN_IF_ERROR(st.Step().status());
+    referenced = st.ColumnInt64(0) != 0;
+    return absl::OkStatus();
+  }));
+  return referenced;
 }
 
 // ---- Aliases -----------------------------------------------------------------------------------
 
 absl::Status PostgresRegistry::SetAlias(const std::string& model, const std::string& alias,
-                                      int64_t version) {
+                                        int64_t version) {
   HS_RETURN_IF_ERROR(ValidateName(alias, "alias"));
   if (version < 1) {
     return absl::InvalidArgumentError(absl::StrCat("version: must be >= 1, got ", version));
   }
-  Transaction txn(*db_, Transaction::Mode::kWrite);
-  HS_RETURN_IF_ERROR(txn.status());
-  HS_ASSIGN_OR_RETURN(int64_t model_id, FindModelId(txn, model));
-  HS_ASSIGN_OR_RETURN(bool exists, VersionExists(txn, model_id, version));
-  if (!exists) return VersionNotFound(model, version);
-  HS_ASSIGN_OR_RETURN(PgStatement st,
-                      txn.Prepare("INSERT INTO aliases (model_id, alias, version) "
-                                  "VALUES ($1, $2, $3) "
-                                  "ON CONFLICT (model_id, alias) DO UPDATE SET version = "
-                                  "excluded.version"));
-  st.BindInt64(1, model_id).BindText(2, alias).BindInt64(3, version);
-  HS_RETURN_IF_ERROR(st.Run());
-  return txn.Commit();
+  return db_->Run(kWrite, [&](PgTransaction& txn) -> absl::Status {
+    HS_ASSIGN_OR_RETURN(int64_t model_id, LockModelId(txn, model));
+    HS_ASSIGN_OR_RETURN(bool exists, VersionExists(txn, model_id, version));
+    if (!exists) return VersionNotFound(model, version);
+    HS_ASSIGN_OR_RETURN(PgStatement st,
+                        txn.Prepare("INSERT INTO aliases (model_id, alias, version) "
+                                    "VALUES ($1, $2, $3) "
+                                    "ON CONFLICT (model_id, alias) DO UPDATE SET version = "
+                                    "excluded.version"));
+    st.BindInt64(1, model_id).BindText(2, alias).BindInt64(3, version);
+    return st.Run();
+  });
 }
 
 absl::Status PostgresRegistry::DeleteAlias(const std::string& model, const std::string& alias) {
-  Transaction txn(*db_, Transaction::Mode::kWrite);
-  HS_RETURN_IF_ERROR(txn.status());
-  HS_ASSIGN_OR_RETURN(int64_t model_id, FindModelId(txn, model));
-  HS_ASSIGN_OR_RETURN(PgStatement st,
-                      txn.Prepare("DELETE FROM aliases WHERE model_id = $1 AND alias = $2"));
-  st.BindInt64(1, model_id).BindText(2, alias);
-  HS_RETURN_IF_ERROR(st.Run());
-  if (txn.Changes() == 0) {
-    return absl::NotFoundError(absl::StrCat("alias ", alias, " of model ", model, " not found"));
-  }
-  return txn.Commit();
+  return db_->Run(kWrite, [&](PgTransaction& txn) -> absl::Status {
+    HS_ASSIGN_OR_RETURN(int64_t model_id, LockModelId(txn, model));
+    HS_ASSIGN_OR_RETURN(PgStatement st,
+                        txn.Prepare("DELETE FROM aliases WHERE model_id = $1 AND alias = $2"));
+    st.BindInt64(1, model_id).BindText(2, alias);
+    HS_RETURN_IF_ERROR(st.Run());
+    if (st.Changes() == 0) {
+      return absl::NotFoundError(absl::StrCat("alias ", alias, " of model ", model, " not found"));
+    }
+    return absl::OkStatus();
+  });
 }
 
 absl::StatusOr<std::map<std::string, int64_t>> PostgresRegistry::ListAliases(
     const std::string& model) {
   std::map<std::string, int64_t> aliases;
-  Transaction txn(*db_, Transaction::Mode::kRead);
-  HS_RETURN_IF_ERROR(txn.status());
-  HS_ASSIGN_OR_RETURN(int64_t model_id, FindModelId(txn, model));
-  HS_ASSIGN_OR_RETURN(PgStatement st,
-                      txn.Prepare("SELECT alias, version FROM aliases WHERE model_id = $1"));
-  st.BindInt64(1, model_id);
-  while (true) {
-    HS_ASSIGN_OR_RETURN(bool row, st.Step());
-    if (!row) break;
-    aliases.emplace(st.ColumnText(0), st.ColumnInt64(1));
-  }
+  HS_RETURN_IF_ERROR(db_->Run(kRead, [&](PgTransaction& txn) -> absl::Status {
+    aliases.clear();
+    HS_ASSIGN_OR_RETURN(int64_t model_id, FindModelId(txn, model));
+    HS_ASSIGN_OR_RETURN(PgStatement st,
+                        txn.Prepare("SELECT alias, version FROM aliases WHERE model_id = $1"));
+    st.BindInt64(1, model_id);
+    while (true) {
+      HS_ASSIGN_OR_RETURN(bool row, st.Step());
+      if (!row) break;
+      aliases.emplace(st.ColumnText(0), st.ColumnInt64(1));
+    }
+    return absl::OkStatus();
+  }));
   return aliases;
 }
 
