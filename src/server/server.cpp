@@ -150,13 +150,13 @@ absl::Status ServerConfig::Validate() const {
 }
 
 struct Server::Components {
-  std::shared_ptr<registry::SqliteDatabase> db;
-  std::unique_ptr<registry::SqliteRegistry> registry;
-  std::unique_ptr<registry::SqliteTokenStore> tokens;
+  std::shared_ptr<void> database;  // keeps the SQLite or PostgreSQL connection(s) alive
+  std::unique_ptr<registry::ModelRegistry> registry;
+  std::unique_ptr<auth::TokenStore> tokens;
   std::unique_ptr<storage::LocalArtifactStore> store;
   std::unique_ptr<auth::Authenticator> authenticator;
   std::unique_ptr<api::ManagementApi> api;
-  std::unique_ptr<registry::SqliteDeploymentStore> deployment_store;
+  std::unique_ptr<registry::DeploymentStore> deployment_store;
   runtime::BackendRegistry backends;
   serving::MetricsRegistry metrics;
   std::unique_ptr<serving::ModelManager> manager;
@@ -189,6 +189,16 @@ absl::Status WriteTokenFile(const std::string& path, const std::string& token) {
 
 }  // namespace
 
+// The registry, token and deployment stores: SQLite in the data dir by default.
+absl::Status OpenRegistry(const ServerConfig& config, Clock* clock, Server::Components* c) {
+  HS_ASSIGN_OR_RETURN(auto db, registry::SqliteDatabase::Open(config.data_dir + "/registry.db"));
+  HS_ASSIGN_OR_RETURN(c->registry, registry::SqliteRegistry::Create(db, clock));
+  HS_ASSIGN_OR_RETURN(c->tokens, registry::SqliteTokenStore::Create(db, clock));
+  c->deployment_store = std::make_unique<registry::SqliteDeploymentStore>(db);
+  c->database = std::move(db);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::unique_ptr<Server>> Server::Create(const ServerConfig& config, Clock* clock) {
   HS_RETURN_IF_ERROR(config.Validate());
   log::Level level = log::Level::kInfo;
@@ -204,9 +214,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const ServerConfig& confi
   ::chmod(config.data_dir.c_str(), 0700);
 
   auto c = std::make_unique<Components>();
-  HS_ASSIGN_OR_RETURN(c->db, registry::SqliteDatabase::Open(config.data_dir + "/registry.db"));
-  HS_ASSIGN_OR_RETURN(c->registry, registry::SqliteRegistry::Create(c->db, clock));
-  HS_ASSIGN_OR_RETURN(c->tokens, registry::SqliteTokenStore::Create(c->db, clock));
+  HS_RETURN_IF_ERROR(OpenRegistry(config, clock, c.get()));
   storage::LocalArtifactStore::Options so;
   so.root_dir = config.data_dir + "/artifacts";
   so.max_artifact_bytes = config.max_artifact_bytes;
@@ -222,7 +230,6 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const ServerConfig& confi
     log::Info("first start: admin token created", {{"path", config.data_dir + "/admin.token"}});
   }
 
-  c->deployment_store = std::make_unique<registry::SqliteDeploymentStore>(c->db);
   HS_ASSIGN_OR_RETURN(auto onnx, runtime::OnnxBackend::Create());
   log::Info("inference backend ready", {{"framework", "onnx"}, {"version", onnx->version()}});
   c->backends.Register(std::move(onnx));

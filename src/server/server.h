@@ -64,8 +64,10 @@ class Server {
   // Every route the server answers (the OpenAPI test compares them with docs/openapi.json).
   const std::vector<http::Route>& routes() const;
 
+ public:
+  struct Components;  // defined in server.cpp
+
  private:
-  struct Components;
   Server(ServerConfig config, std::unique_ptr<Components> c);
   ServerConfig config_;
   std::unique_ptr<Components> c_;
