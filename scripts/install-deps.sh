@@ -14,6 +14,8 @@ APT_PACKAGES=(
   libcli11-dev libgtest-dev libgmock-dev libmicrohttpd-dev libcurl4-openssl-dev
   # tools the tests and scripts use
   sqlite3 curl python3-venv
+  # PostgreSQL registry backend: libpq, and a server for its tests
+  libpq-dev postgresql
   # benchmarks
   wrk nginx-light
 )

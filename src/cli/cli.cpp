@@ -191,10 +191,14 @@ int Cli::Run(int argc, const char* const* argv) {
   serve->add_option("--http", cfg.http_address, "HTTP listen address HOST:PORT (port 0 = any)")
       ->capture_default_str();
   serve->add_option("--config", config_file,
-                    "JSON config file (keys: data_dir, http_address, threads, max_body_bytes, "
+                    "JSON config file (keys: data_dir, http_address, registry_url, threads, "
+                    "max_body_bytes, "
                     "max_artifact_bytes, log_level, max_inflight_per_endpoint, "
                     "max_infer_body_bytes, warmup_runs, load_timeout_ms, intra_op_threads); "
                     "flags override it");
+  serve->add_option("--registry-url", cfg.registry_url,
+                    "PostgreSQL registry, postgresql://user:pass@host:port/db (default: SQLite in "
+                    "the data dir)");
   serve->add_option("--threads", cfg.threads, "HTTP worker threads (0 = cores)")->capture_default_str();
   serve->add_option("--max-artifact-bytes", cfg.max_artifact_bytes, "Largest artifact accepted")
       ->capture_default_str();
@@ -220,6 +224,7 @@ int Cli::Run(int argc, const char* const* argv) {
     // Flags given on the command line win over the file.
     if (serve->count("--data-dir") || config_file.empty()) merged.data_dir = cfg.data_dir;
     if (serve->count("--http") || config_file.empty()) merged.http_address = cfg.http_address;
+    if (serve->count("--registry-url") || config_file.empty()) merged.registry_url = cfg.registry_url;
     if (serve->count("--threads") || config_file.empty()) merged.threads = cfg.threads;
     if (serve->count("--max-artifact-bytes") || config_file.empty())
       merged.max_artifact_bytes = cfg.max_artifact_bytes;

@@ -23,6 +23,10 @@
 #include "common/log.h"
 #include "common/status.h"
 #include "nlohmann/json.hpp"
+#include "registry/postgres/pg_database.h"
+#include "registry/postgres/postgres_deployment_store.h"
+#include "registry/postgres/postgres_registry.h"
+#include "registry/postgres/postgres_token_store.h"
 #include "registry/sqlite_database.h"
 #include "registry/sqlite_deployment_store.h"
 #include "runtime/onnx/onnx_backend.h"
@@ -94,6 +98,9 @@ absl::Status ServerConfig::MergeFile(const std::string& path) {
     } else if (key == "log_level") {
       if (!value.is_string()) return bad("a string");
       log_level = value.get<std::string>();
+    } else if (key == "registry_url") {
+      if (!value.is_string()) return bad("a string postgresql://user:pass@host:port/db");
+      registry_url = value.get<std::string>();
     } else if (key == "max_inflight_per_endpoint") {
       if (!value.is_number_integer()) return bad("an integer");
       max_inflight_per_endpoint = value.get<int>();
@@ -112,8 +119,8 @@ absl::Status ServerConfig::MergeFile(const std::string& path) {
     } else {
       return absl::InvalidArgumentError(absl::StrCat(
           "config file '", path, "': unknown key '", key,
-          "' (known: data_dir, http_address, threads, max_body_bytes, max_artifact_bytes, "
-          "log_level, max_inflight_per_endpoint, max_infer_body_bytes, warmup_runs, "
+          "' (known: data_dir, http_address, registry_url, threads, max_body_bytes, "
+          "max_artifact_bytes, log_level, max_inflight_per_endpoint, max_infer_body_bytes, warmup_runs, "
           "load_timeout_ms, intra_op_threads)"));
     }
   }
@@ -130,6 +137,12 @@ absl::Status ServerConfig::Validate() const {
   }
   if (max_body_bytes < 1024) return absl::InvalidArgumentError("max_body_bytes must be >= 1024");
   if (max_artifact_bytes < 1) return absl::InvalidArgumentError("max_artifact_bytes must be >= 1");
+  if (!registry_url.empty() && registry_url.rfind("postgresql://", 0) != 0 &&
+      registry_url.rfind("postgres://", 0) != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "registry_url '", registry_url,
+        "' must be a postgresql:// URL (leave it empty for SQLite in the data dir)"));
+  }
   if (max_inflight_per_endpoint < 1) {
     return absl::InvalidArgumentError("max_inflight_per_endpoint must be >= 1");
   }
@@ -191,6 +204,17 @@ absl::Status WriteTokenFile(const std::string& path, const std::string& token) {
 
 // The registry, token and deployment stores: SQLite in the data dir by default.
 absl::Status OpenRegistry(const ServerConfig& config, Clock* clock, Server::Components* c) {
+  if (!config.registry_url.empty()) {
+    registry::PgDatabase::Options po;
+    po.conninfo = config.registry_url;
+    HS_ASSIGN_OR_RETURN(auto pg, registry::PgDatabase::Open(po));
+    HS_ASSIGN_OR_RETURN(c->registry, registry::PostgresRegistry::Create(pg, clock));
+    HS_ASSIGN_OR_RETURN(c->tokens, registry::PostgresTokenStore::Create(pg, clock));
+    c->deployment_store = std::make_unique<registry::PostgresDeploymentStore>(pg);
+    c->database = std::move(pg);
+    log::Info("registry: PostgreSQL");
+    return absl::OkStatus();
+  }
   HS_ASSIGN_OR_RETURN(auto db, registry::SqliteDatabase::Open(config.data_dir + "/registry.db"));
   HS_ASSIGN_OR_RETURN(c->registry, registry::SqliteRegistry::Create(db, clock));
   HS_ASSIGN_OR_RETURN(c->tokens, registry::SqliteTokenStore::Create(db, clock));

@@ -25,6 +25,9 @@ namespace hotswap::server {
 struct ServerConfig {
   std::string data_dir = "./hotswap-data";
   std::string http_address = "127.0.0.1:8080";   // HOST:PORT; port 0 = any free port
+  // "" = SQLite in DATA_DIR/registry.db; "postgresql://user:pass@host:port/db" = PostgreSQL
+  // (registry, tokens and deployments; artifacts stay in the artifact store).
+  std::string registry_url;
   int threads = 0;                                // HTTP worker threads; 0 = number of cores
   int64_t max_body_bytes = 1 << 20;               // JSON request bodies
   int64_t max_artifact_bytes = 8LL << 30;         // uploaded artifacts

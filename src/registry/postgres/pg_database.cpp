@@ -20,8 +20,7 @@ namespace {
 constexpr int64_t kMigrationLockKey = 0x686f7473776170;
 
 absl::Status Unavailable(std::string_view message) {
-  return absl::UnavailableError(
-      absl::StrCat("registry database unavailable: ", ToAbsl(message)));
+  return absl::UnavailableError(absl::StrCat("registry database unavailable: ", ToAbsl(message)));
 }
 
 std::string Trimmed(const char* message) {
@@ -107,7 +106,7 @@ constexpr std::string_view kCreateDeploymentTable = R"sql(
 CREATE TABLE deployments (
   seq              BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
   id               TEXT   NOT NULL UNIQUE,
-  endpoint         TEXT   NOT NULL,
+  endpoint         TEXT COLLATE "C" NOT NULL,
   model_name       TEXT   NOT NULL,
   version          BIGINT NOT NULL,
   strategy         TEXT   NOT NULL,
@@ -249,8 +248,7 @@ absl::Status PgTransaction::Exec(const std::string& sql) {
 }
 
 absl::Status PgTransaction::Failure(PGresult* result) {
-  const char* sqlstate =
-      result == nullptr ? nullptr : PQresultErrorField(result, PG_DIAG_SQLSTATE);
+  const char* sqlstate = result == nullptr ? nullptr : PQresultErrorField(result, PG_DIAG_SQLSTATE);
   std::string message =
       Trimmed(result != nullptr ? PQresultErrorMessage(result) : PQerrorMessage(conn_));
   if (message.empty()) message = Trimmed(PQerrorMessage(conn_));
@@ -325,12 +323,21 @@ absl::StatusOr<PGconn*> PgDatabase::Acquire() {
 }
 
 void PgDatabase::Release(PGconn* conn, bool healthy) {
-  healthy = healthy && PQstatus(conn) == CONNECTION_OK &&
-            PQtransactionStatus(conn) == PQTRANS_IDLE;
+  healthy = healthy && PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) == PQTRANS_IDLE;
+  std::vector<PGconn*> stale;
+  {
+    absl::MutexLock lock(&mu_);
+    --in_use_;
+    if (healthy) {
+      idle_.push_back(conn);
+    } else {
+      // A dropped link usually means a restarted or failed-over server: the idle connections
+      // are as dead as this one, so the next attempt opens a fresh one.
+      stale.swap(idle_);
+    }
+  }
   if (!healthy) PQfinish(conn);
-  absl::MutexLock lock(&mu_);
-  --in_use_;
-  if (healthy) idle_.push_back(conn);
+  for (PGconn* c : stale) PQfinish(c);
 }
 
 absl::Status PgDatabase::RunOnce(PGconn* conn, Mode mode,
@@ -391,9 +398,9 @@ absl::Status PgDatabase::Migrate() {
     const int64_t current = max.ColumnInt64(0);
     const int latest = kPgMigrations[std::size(kPgMigrations) - 1].version;
     if (current > latest) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("registry database schema version ", current,
-                       " is newer than this binary's ", latest, "; upgrade hotswap"));
+      return absl::FailedPreconditionError(absl::StrCat("registry database schema version ",
+                                                        current, " is newer than this binary's ",
+                                                        latest, "; upgrade hotswap"));
     }
     for (const Migration& m : kPgMigrations) {
       if (m.version <= current) continue;
@@ -414,8 +421,9 @@ absl::Status PgDatabase::Migrate() {
   // On failure the connection is closed, which rolls back and releases the lock.
   Release(conn, status.ok());
   for (const Migration* m : applied) {
-    log::Info("registry migration applied",
-              {{"backend", "postgresql"}, {"version", m->version}, {"description", m->description}});
+    log::Info(
+        "registry migration applied",
+        {{"backend", "postgresql"}, {"version", m->version}, {"description", m->description}});
   }
   return status;
 }

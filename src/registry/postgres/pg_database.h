@@ -127,9 +127,9 @@ class PgTransaction {
 class PgDatabase {
  public:
   struct Options {
-    std::string conninfo;          // "postgresql://user@host:port/db" or "host=... dbname=..."
-    int max_connections = 8;       // pool size
-    int max_attempts = 4;          // per Run(), see the header comment
+    std::string conninfo;     // "postgresql://user@host:port/db" or "host=... dbname=..."
+    int max_connections = 8;  // pool size
+    int max_attempts = 4;     // per Run(), see the header comment
     int connect_timeout_s = 5;
   };
   enum class Mode { kRead, kWrite };

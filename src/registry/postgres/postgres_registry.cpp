@@ -110,7 +110,7 @@ absl::Status ParseStoredOptional(const std::optional<std::string>& text, absl::s
 }
 
 // ---- Rows --------------------------------------------------------------------------------------
-// Rows are copied out of SQLite as plain strings while the Transaction is alive and turned into
+// Rows are copied out of PostgreSQL as plain strings inside the transaction and turned into
 // domain objects (JSON parsing) after it has ended.
 
 constexpr absl::string_view kModelColumns =
@@ -243,8 +243,9 @@ absl::StatusOr<bool> VersionExists(PgTransaction& txn, int64_t model_id, int64_t
 }
 
 absl::StatusOr<ModelRow> FetchModelRow(PgTransaction& txn, const std::string& name) {
-  HS_ASSIGN_OR_RETURN(PgStatement st, txn.Prepare(absl::StrCat("SELECT ", kModelColumns,
-                                                             " FROM models m WHERE m.name = $1")));
+  HS_ASSIGN_OR_RETURN(
+      PgStatement st,
+      txn.Prepare(absl::StrCat("SELECT ", kModelColumns, " FROM models m WHERE m.name = $1")));
   st.BindText(1, name);
   HS_ASSIGN_OR_RETURN(bool found, st.Step());
   if (!found) return ModelNotFound(name);
@@ -254,9 +255,10 @@ absl::StatusOr<ModelRow> FetchModelRow(PgTransaction& txn, const std::string& na
 // Fills the aliases of `rows` (versions of one model, ascending) from the alias table.
 absl::Status FillAliases(PgTransaction& txn, int64_t model_id, std::vector<VersionRow>* rows) {
   if (rows->empty()) return absl::OkStatus();
-  HS_ASSIGN_OR_RETURN(PgStatement st, txn.Prepare("SELECT version, alias FROM aliases "
-                                                "WHERE model_id = $1 AND version BETWEEN $2 AND $3 "
-                                                "ORDER BY alias"));
+  HS_ASSIGN_OR_RETURN(PgStatement st,
+                      txn.Prepare("SELECT version, alias FROM aliases "
+                                  "WHERE model_id = $1 AND version BETWEEN $2 AND $3 "
+                                  "ORDER BY alias"));
   st.BindInt64(1, model_id).BindInt64(2, rows->front().version).BindInt64(3, rows->back().version);
   while (true) {
     HS_ASSIGN_OR_RETURN(bool row, st.Step());
@@ -272,11 +274,12 @@ absl::Status FillAliases(PgTransaction& txn, int64_t model_id, std::vector<Versi
 // Up to `limit` versions of the model with number > `after`, ascending, aliases filled.
 absl::StatusOr<std::vector<VersionRow>> FetchVersionRows(PgTransaction& txn, int64_t model_id,
                                                          int64_t after, int64_t limit) {
-  HS_ASSIGN_OR_RETURN(PgStatement st, txn.Prepare(absl::StrCat(
-                                        "SELECT ", kVersionColumns,
-                                        " FROM model_versions v JOIN models m ON m.id = v.model_id "
-                                        "WHERE v.model_id = $1 AND v.version > $2 "
-                                        "ORDER BY v.version LIMIT $3")));
+  HS_ASSIGN_OR_RETURN(
+      PgStatement st,
+      txn.Prepare(absl::StrCat("SELECT ", kVersionColumns,
+                               " FROM model_versions v JOIN models m ON m.id = v.model_id "
+                               "WHERE v.model_id = $1 AND v.version > $2 "
+                               "ORDER BY v.version LIMIT $3")));
   st.BindInt64(1, model_id).BindInt64(2, after).BindInt64(3, limit);
   std::vector<VersionRow> rows;
   while (true) {
@@ -483,9 +486,9 @@ absl::StatusOr<std::vector<std::string>> PostgresRegistry::DeleteModel(const std
         deployed.push_back(st.ColumnInt64(0));
       }
       if (!deployed.empty()) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "model ", name, " has deployed version(s) ", absl::StrJoin(deployed, ", "),
-            "; undeploy them first or delete with force"));
+        return absl::FailedPreconditionError(
+            absl::StrCat("model ", name, " has deployed version(s) ", absl::StrJoin(deployed, ", "),
+                         "; undeploy them first or delete with force"));
       }
     }
     {
@@ -638,8 +641,8 @@ absl::StatusOr<domain::ModelVersion> PostgresRegistry::GetVersion(const std::str
   return ToVersion(std::move(row));
 }
 
-absl::StatusOr<domain::ModelVersion> PostgresRegistry::GetVersionByAlias(
-    const std::string& model, const std::string& alias) {
+absl::StatusOr<domain::ModelVersion> PostgresRegistry::GetVersionByAlias(const std::string& model,
+                                                                         const std::string& alias) {
   VersionRow row;
   HS_RETURN_IF_ERROR(db_->Run(kRead, [&](PgTransaction& txn) -> absl::Status {
     HS_ASSIGN_OR_RETURN(int64_t model_id, FindModelId(txn, model));

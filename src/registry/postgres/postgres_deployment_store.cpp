@@ -1,0 +1,112 @@
+#include "registry/postgres/postgres_deployment_store.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/status.h"
+
+namespace hotswap::registry {
+namespace {
+
+constexpr std::string_view kColumns =
+    "id, endpoint, model_name, version, strategy, state, message, previous_version, created_at, "
+    "updated_at";
+
+domain::Deployment FromRow(const PgStatement& st) {
+  domain::Deployment d;
+  d.id = st.ColumnText(0);
+  d.endpoint = st.ColumnText(1);
+  d.model_name = st.ColumnText(2);
+  d.version = st.ColumnInt64(3);
+  d.strategy = st.ColumnText(4);
+  d.state = st.ColumnText(5);
+  d.message = st.ColumnText(6);
+  d.previous_version = st.ColumnOptionalInt64(7);
+  d.created_at_ms = st.ColumnInt64(8);
+  d.updated_at_ms = st.ColumnInt64(9);
+  return d;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<domain::Deployment>> PostgresDeploymentStore::Query(
+    const std::string& sql, const std::vector<std::string>& texts, std::optional<int64_t> limit) {
+  std::vector<domain::Deployment> out;
+  HS_RETURN_IF_ERROR(db_->Run(PgDatabase::Mode::kRead, [&](PgTransaction& txn) -> absl::Status {
+    out.clear();
+    HS_ASSIGN_OR_RETURN(PgStatement st, txn.Prepare(sql));
+    int i = 1;
+    for (const auto& t : texts) st.BindText(i++, t);
+    if (limit) st.BindInt64(i, *limit);
+    while (true) {
+      HS_ASSIGN_OR_RETURN(bool row, st.Step());
+      if (!row) break;
+      out.push_back(FromRow(st));
+    }
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+absl::Status PostgresDeploymentStore::Insert(const domain::Deployment& d) {
+  return db_->Run(PgDatabase::Mode::kWrite, [&](PgTransaction& txn) -> absl::Status {
+    HS_ASSIGN_OR_RETURN(PgStatement st, txn.Prepare(absl::StrCat(
+                                            "INSERT INTO deployments (", ToAbsl(kColumns),
+                                            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")));
+    st.BindText(1, d.id)
+        .BindText(2, d.endpoint)
+        .BindText(3, d.model_name)
+        .BindInt64(4, d.version)
+        .BindText(5, d.strategy)
+        .BindText(6, d.state)
+        .BindText(7, d.message)
+        .BindOptionalInt64(8, d.previous_version)
+        .BindInt64(9, d.created_at_ms)
+        .BindInt64(10, d.updated_at_ms);
+    return st.Run();
+  });
+}
+
+absl::Status PostgresDeploymentStore::Update(const domain::Deployment& d) {
+  return db_->Run(PgDatabase::Mode::kWrite, [&](PgTransaction& txn) -> absl::Status {
+    HS_ASSIGN_OR_RETURN(PgStatement st,
+                        txn.Prepare("UPDATE deployments SET state = $2, message = $3, "
+                                    "previous_version = $4, updated_at = $5 WHERE id = $1"));
+    st.BindText(1, d.id).BindText(2, d.state).BindText(3, d.message);
+    st.BindOptionalInt64(4, d.previous_version).BindInt64(5, d.updated_at_ms);
+    HS_RETURN_IF_ERROR(st.Run());
+    if (st.Changes() == 0) {
+      return absl::NotFoundError(absl::StrCat("deployment ", d.id, " not found"));
+    }
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<domain::Deployment> PostgresDeploymentStore::Get(const std::string& id) {
+  HS_ASSIGN_OR_RETURN(
+      auto rows, Query(absl::StrCat("SELECT ", ToAbsl(kColumns), " FROM deployments WHERE id = $1"),
+                       {id}, std::nullopt));
+  if (rows.empty()) return absl::NotFoundError(absl::StrCat("deployment '", id, "' not found"));
+  return rows.front();
+}
+
+absl::StatusOr<std::vector<domain::Deployment>> PostgresDeploymentStore::List(
+    const std::string& endpoint, int limit) {
+  if (endpoint.empty()) {
+    return Query(
+        absl::StrCat("SELECT ", ToAbsl(kColumns), " FROM deployments ORDER BY seq DESC LIMIT $1"),
+        {}, limit);
+  }
+  return Query(absl::StrCat("SELECT ", ToAbsl(kColumns),
+                            " FROM deployments WHERE endpoint = $1 ORDER BY seq DESC LIMIT $2"),
+               {endpoint}, limit);
+}
+
+absl::StatusOr<std::vector<domain::Deployment>> PostgresDeploymentStore::ActiveByEndpoint() {
+  // The newest row per endpoint among succeeded/undeployed rows decides: succeeded = serve it.
+  return Query(absl::StrCat("SELECT ", ToAbsl(kColumns),
+                            " FROM deployments d WHERE d.state = 'succeeded' AND d.seq = ("
+                            "SELECT MAX(seq) FROM deployments e WHERE e.endpoint = d.endpoint "
+                            "AND e.state IN ('succeeded', 'undeployed')) ORDER BY d.endpoint"),
+               {}, std::nullopt);
+}
+
+}  // namespace hotswap::registry
