@@ -146,4 +146,20 @@ if [ "$(cat "$py_stamp" 2>/dev/null || true)" != "$py_want" ]; then
   echo "$py_want" >"$py_stamp"
 fi
 
+# --- MinIO (a real S3 server for the S3 tests) ---------------------------------------------------
+# Built from the Go module proxy with the machine's Go toolchain into .deps/bin/minio (about three
+# minutes the first time; the Go build cache makes later builds fast). MinIO publishes no semver
+# tags, so the pin is the module proxy's pseudo-version of a release commit.
+MINIO_VERSION="v0.0.0-20260212201848-7aac2a2c5b7c"
+minio_bin="$here/.deps/bin/minio"
+minio_stamp="$here/.deps/bin/minio.version"
+if [ "$(cat "$minio_stamp" 2>/dev/null || true)" != "$MINIO_VERSION" ] || [ ! -x "$minio_bin" ]; then
+  go_cmd="$(command -v go || echo /usr/local/go/bin/go)"
+  [ -x "$go_cmd" ] || { echo "install-deps: Go is needed to build MinIO (go install)" >&2; exit 1; }
+  echo "install-deps: building MinIO $MINIO_VERSION (go install; a few minutes the first time)" >&2
+  mkdir -p "$here/.deps/bin"
+  GOBIN="$here/.deps/bin" GOFLAGS=-mod=mod "$go_cmd" install "github.com/minio/minio@$MINIO_VERSION"
+  echo "$MINIO_VERSION" >"$minio_stamp"
+fi
+
 echo "install-deps: all dependencies present" >&2
