@@ -1,6 +1,7 @@
 #include "api/inference_api.h"
 
 #include <chrono>
+#include <set>
 #include <thread>
 
 #include "absl/strings/numbers.h"

@@ -17,6 +17,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "auth/token_store.h"
 #include "common/names.h"
 #include "common/status.h"
 #include "domain/model.h"
@@ -232,6 +233,83 @@ inline absl::StatusOr<std::vector<domain::ModelVersion>> ToVersions(std::vector<
     out.push_back(std::move(v));
   }
   return out;
+}
+
+// ---- Tokens ------------------------------------------------------------------------------------
+
+inline constexpr absl::string_view kTokenColumns = "id, name, role, hash_hex, created_at, revoked";
+
+struct TokenRow {
+  int64_t id = 0;
+  std::string name;
+  std::string role;
+  std::string hash_hex;
+  int64_t created_at = 0;
+  bool revoked = false;
+};
+
+template <typename Statement>  // columns in kTokenColumns order
+TokenRow ReadTokenRow(const Statement& st) {
+  return TokenRow{.id = st.ColumnInt64(0),
+                  .name = st.ColumnText(1),
+                  .role = st.ColumnText(2),
+                  .hash_hex = st.ColumnText(3),
+                  .created_at = st.ColumnInt64(4),
+                  .revoked = st.ColumnInt64(5) != 0};
+}
+
+// What TokenStore::Insert checks before touching the database.
+inline absl::Status ValidateNewToken(const std::string& name, auth::Role role,
+                                     const std::string& hash_hex) {
+  HS_RETURN_IF_ERROR(ValidateName(name, "name"));
+  if (!IsSha256Hex(hash_hex)) {
+    return absl::InvalidArgumentError("hash_hex: must be 64 lower-case hex characters");
+  }
+  if (!auth::ParseRole(auth::RoleName(role)).has_value()) {
+    return absl::InvalidArgumentError("role: unknown role");
+  }
+  return absl::OkStatus();
+}
+
+inline absl::StatusOr<std::vector<auth::ApiToken>> ToTokens(std::vector<TokenRow>&& rows) {
+  std::vector<auth::ApiToken> tokens;
+  tokens.reserve(rows.size());
+  for (TokenRow& row : rows) {
+    std::optional<auth::Role> role = auth::ParseRole(row.role);
+    if (!role.has_value()) {
+      return absl::InternalError(
+          absl::StrCat("stored token ", row.id, " has an unknown role: ", row.role));
+    }
+    tokens.push_back(auth::ApiToken{.id = row.id,
+                                    .name = std::move(row.name),
+                                    .role = *role,
+                                    .hash_hex = std::move(row.hash_hex),
+                                    .created_at_ms = row.created_at,
+                                    .revoked = row.revoked});
+  }
+  return tokens;
+}
+
+// ---- Deployments -------------------------------------------------------------------------------
+
+inline constexpr absl::string_view kDeploymentColumns =
+    "id, endpoint, model_name, version, strategy, state, message, previous_version, created_at, "
+    "updated_at";
+
+template <typename Statement>  // columns in kDeploymentColumns order
+domain::Deployment ReadDeploymentRow(const Statement& st) {
+  domain::Deployment d;
+  d.id = st.ColumnText(0);
+  d.endpoint = st.ColumnText(1);
+  d.model_name = st.ColumnText(2);
+  d.version = st.ColumnInt64(3);
+  d.strategy = st.ColumnText(4);
+  d.state = st.ColumnText(5);
+  d.message = st.ColumnText(6);
+  d.previous_version = st.ColumnOptionalInt64(7);
+  d.created_at_ms = st.ColumnInt64(8);
+  d.updated_at_ms = st.ColumnInt64(9);
+  return d;
 }
 
 }  // namespace hotswap::registry::rows

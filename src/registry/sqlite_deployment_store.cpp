@@ -2,28 +2,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status.h"
+#include "registry/registry_rows.h"
 
 namespace hotswap::registry {
 namespace {
-
-constexpr std::string_view kColumns =
-    "id, endpoint, model_name, version, strategy, state, message, previous_version, created_at, "
-    "updated_at";
-
-domain::Deployment FromRow(const Statement& st) {
-  domain::Deployment d;
-  d.id = st.ColumnText(0);
-  d.endpoint = st.ColumnText(1);
-  d.model_name = st.ColumnText(2);
-  d.version = st.ColumnInt64(3);
-  d.strategy = st.ColumnText(4);
-  d.state = st.ColumnText(5);
-  d.message = st.ColumnText(6);
-  d.previous_version = st.ColumnOptionalInt64(7);
-  d.created_at_ms = st.ColumnInt64(8);
-  d.updated_at_ms = st.ColumnInt64(9);
-  return d;
-}
 
 absl::StatusOr<std::vector<domain::Deployment>> Query(SqliteDatabase& db, const std::string& sql,
                                                       const std::vector<std::string>& texts,
@@ -38,7 +20,7 @@ absl::StatusOr<std::vector<domain::Deployment>> Query(SqliteDatabase& db, const 
   while (true) {
     HS_ASSIGN_OR_RETURN(bool row, st.Step());
     if (!row) break;
-    out.push_back(FromRow(st));
+    out.push_back(rows::ReadDeploymentRow(st));
   }
   return out;
 }
@@ -49,7 +31,7 @@ absl::Status SqliteDeploymentStore::Insert(const domain::Deployment& d) {
   Transaction txn(*db_, Transaction::Mode::kWrite);
   HS_RETURN_IF_ERROR(txn.status());
   HS_ASSIGN_OR_RETURN(Statement st,
-                      txn.Prepare(absl::StrCat("INSERT INTO deployments (", ToAbsl(kColumns),
+                      txn.Prepare(absl::StrCat("INSERT INTO deployments (", rows::kDeploymentColumns,
                                                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")));
   st.BindText(1, d.id)
       .BindText(2, d.endpoint)
@@ -80,7 +62,7 @@ absl::Status SqliteDeploymentStore::Update(const domain::Deployment& d) {
 
 absl::StatusOr<domain::Deployment> SqliteDeploymentStore::Get(const std::string& id) {
   HS_ASSIGN_OR_RETURN(auto rows, Query(*db_,
-                                       absl::StrCat("SELECT ", ToAbsl(kColumns),
+                                       absl::StrCat("SELECT ", rows::kDeploymentColumns,
                                                     " FROM deployments WHERE id = ?1"),
                                        {id}, std::nullopt));
   if (rows.empty()) return absl::NotFoundError(absl::StrCat("deployment '", id, "' not found"));
@@ -91,12 +73,12 @@ absl::StatusOr<std::vector<domain::Deployment>> SqliteDeploymentStore::List(
     const std::string& endpoint, int limit) {
   if (endpoint.empty()) {
     return Query(*db_,
-                 absl::StrCat("SELECT ", ToAbsl(kColumns),
+                 absl::StrCat("SELECT ", rows::kDeploymentColumns,
                               " FROM deployments ORDER BY seq DESC LIMIT ?1"),
                  {}, limit);
   }
   return Query(*db_,
-               absl::StrCat("SELECT ", ToAbsl(kColumns),
+               absl::StrCat("SELECT ", rows::kDeploymentColumns,
                             " FROM deployments WHERE endpoint = ?1 ORDER BY seq DESC LIMIT ?2"),
                {endpoint}, limit);
 }
@@ -104,7 +86,7 @@ absl::StatusOr<std::vector<domain::Deployment>> SqliteDeploymentStore::List(
 absl::StatusOr<std::vector<domain::Deployment>> SqliteDeploymentStore::ActiveByEndpoint() {
   // The newest row per endpoint among succeeded/undeployed rows decides: succeeded = serve it.
   return Query(*db_,
-               absl::StrCat("SELECT ", ToAbsl(kColumns),
+               absl::StrCat("SELECT ", rows::kDeploymentColumns,
                             " FROM deployments d WHERE d.state = 'succeeded' AND d.seq = ("
                             "SELECT MAX(seq) FROM deployments e WHERE e.endpoint = d.endpoint "
                             "AND e.state IN ('succeeded', 'undeployed')) ORDER BY d.endpoint"),

@@ -5,20 +5,12 @@
 #include "absl/strings/str_cat.h"
 #include "common/names.h"
 #include "common/status.h"
+#include "registry/registry_rows.h"
 
 namespace hotswap::registry {
-namespace {
 
-struct TokenRow {
-  int64_t id = 0;
-  std::string name;
-  std::string role;
-  std::string hash_hex;
-  int64_t created_at = 0;
-  bool revoked = false;
-};
-
-}  // namespace
+using rows::ReadTokenRow;
+using rows::TokenRow;
 
 absl::StatusOr<std::unique_ptr<SqliteTokenStore>> SqliteTokenStore::Create(
     std::shared_ptr<SqliteDatabase> db, Clock* clock) {
@@ -30,13 +22,7 @@ absl::StatusOr<std::unique_ptr<SqliteTokenStore>> SqliteTokenStore::Create(
 
 absl::StatusOr<auth::ApiToken> SqliteTokenStore::Insert(const std::string& name, auth::Role role,
                                                         const std::string& hash_hex) {
-  HS_RETURN_IF_ERROR(ValidateName(name, "name"));
-  if (!IsSha256Hex(hash_hex)) {
-    return absl::InvalidArgumentError("hash_hex: must be 64 lower-case hex characters");
-  }
-  if (!auth::ParseRole(auth::RoleName(role)).has_value()) {
-    return absl::InvalidArgumentError("role: unknown role");
-  }
+  HS_RETURN_IF_ERROR(rows::ValidateNewToken(name, role, hash_hex));
   auth::ApiToken token{.id = 0,
                        .name = name,
                        .role = role,
@@ -83,31 +69,11 @@ absl::StatusOr<std::vector<auth::ApiToken>> SqliteTokenStore::List() {
     while (true) {
       HS_ASSIGN_OR_RETURN(bool row, st.Step());
       if (!row) break;
-      rows.push_back(TokenRow{.id = st.ColumnInt64(0),
-                              .name = st.ColumnText(1),
-                              .role = st.ColumnText(2),
-                              .hash_hex = st.ColumnText(3),
-                              .created_at = st.ColumnInt64(4),
-                              .revoked = st.ColumnInt64(5) != 0});
+      rows.push_back(ReadTokenRow(st));
     }
   }
 
-  std::vector<auth::ApiToken> tokens;
-  tokens.reserve(rows.size());
-  for (TokenRow& row : rows) {
-    std::optional<auth::Role> role = auth::ParseRole(row.role);
-    if (!role.has_value()) {
-      return absl::InternalError(
-          absl::StrCat("stored token ", row.id, " has an unknown role: ", row.role));
-    }
-    tokens.push_back(auth::ApiToken{.id = row.id,
-                                    .name = std::move(row.name),
-                                    .role = *role,
-                                    .hash_hex = std::move(row.hash_hex),
-                                    .created_at_ms = row.created_at,
-                                    .revoked = row.revoked});
-  }
-  return tokens;
+  return rows::ToTokens(std::move(rows));
 }
 
 absl::Status SqliteTokenStore::Revoke(const std::string& name) {

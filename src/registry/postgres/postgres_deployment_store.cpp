@@ -2,31 +2,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status.h"
+#include "registry/registry_rows.h"
 
 namespace hotswap::registry {
-namespace {
-
-constexpr std::string_view kColumns =
-    "id, endpoint, model_name, version, strategy, state, message, previous_version, created_at, "
-    "updated_at";
-
-domain::Deployment FromRow(const PgStatement& st) {
-  domain::Deployment d;
-  d.id = st.ColumnText(0);
-  d.endpoint = st.ColumnText(1);
-  d.model_name = st.ColumnText(2);
-  d.version = st.ColumnInt64(3);
-  d.strategy = st.ColumnText(4);
-  d.state = st.ColumnText(5);
-  d.message = st.ColumnText(6);
-  d.previous_version = st.ColumnOptionalInt64(7);
-  d.created_at_ms = st.ColumnInt64(8);
-  d.updated_at_ms = st.ColumnInt64(9);
-  return d;
-}
-
-}  // namespace
-
 absl::StatusOr<std::vector<domain::Deployment>> PostgresDeploymentStore::Query(
     const std::string& sql, const std::vector<std::string>& texts, std::optional<int64_t> limit) {
   std::vector<domain::Deployment> out;
@@ -39,7 +17,7 @@ absl::StatusOr<std::vector<domain::Deployment>> PostgresDeploymentStore::Query(
     while (true) {
       HS_ASSIGN_OR_RETURN(bool row, st.Step());
       if (!row) break;
-      out.push_back(FromRow(st));
+      out.push_back(rows::ReadDeploymentRow(st));
     }
     return absl::OkStatus();
   }));
@@ -49,7 +27,7 @@ absl::StatusOr<std::vector<domain::Deployment>> PostgresDeploymentStore::Query(
 absl::Status PostgresDeploymentStore::Insert(const domain::Deployment& d) {
   return db_->Run(PgDatabase::Mode::kWrite, [&](PgTransaction& txn) -> absl::Status {
     HS_ASSIGN_OR_RETURN(PgStatement st, txn.Prepare(absl::StrCat(
-                                            "INSERT INTO deployments (", ToAbsl(kColumns),
+                                            "INSERT INTO deployments (", rows::kDeploymentColumns,
                                             ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")));
     st.BindText(1, d.id)
         .BindText(2, d.endpoint)
@@ -82,7 +60,7 @@ absl::Status PostgresDeploymentStore::Update(const domain::Deployment& d) {
 
 absl::StatusOr<domain::Deployment> PostgresDeploymentStore::Get(const std::string& id) {
   HS_ASSIGN_OR_RETURN(
-      auto rows, Query(absl::StrCat("SELECT ", ToAbsl(kColumns), " FROM deployments WHERE id = $1"),
+      auto rows, Query(absl::StrCat("SELECT ", rows::kDeploymentColumns, " FROM deployments WHERE id = $1"),
                        {id}, std::nullopt));
   if (rows.empty()) return absl::NotFoundError(absl::StrCat("deployment '", id, "' not found"));
   return rows.front();
@@ -92,17 +70,17 @@ absl::StatusOr<std::vector<domain::Deployment>> PostgresDeploymentStore::List(
     const std::string& endpoint, int limit) {
   if (endpoint.empty()) {
     return Query(
-        absl::StrCat("SELECT ", ToAbsl(kColumns), " FROM deployments ORDER BY seq DESC LIMIT $1"),
+        absl::StrCat("SELECT ", rows::kDeploymentColumns, " FROM deployments ORDER BY seq DESC LIMIT $1"),
         {}, limit);
   }
-  return Query(absl::StrCat("SELECT ", ToAbsl(kColumns),
+  return Query(absl::StrCat("SELECT ", rows::kDeploymentColumns,
                             " FROM deployments WHERE endpoint = $1 ORDER BY seq DESC LIMIT $2"),
                {endpoint}, limit);
 }
 
 absl::StatusOr<std::vector<domain::Deployment>> PostgresDeploymentStore::ActiveByEndpoint() {
   // The newest row per endpoint among succeeded/undeployed rows decides: succeeded = serve it.
-  return Query(absl::StrCat("SELECT ", ToAbsl(kColumns),
+  return Query(absl::StrCat("SELECT ", rows::kDeploymentColumns,
                             " FROM deployments d WHERE d.state = 'succeeded' AND d.seq = ("
                             "SELECT MAX(seq) FROM deployments e WHERE e.endpoint = d.endpoint "
                             "AND e.state IN ('succeeded', 'undeployed')) ORDER BY d.endpoint"),
