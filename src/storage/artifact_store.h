@@ -1,5 +1,6 @@
 // ArtifactStore: immutable model artifacts, content-addressed by SHA-256. Local files are the
-// embedded default (local_artifact_store.h); S3 comes with the production-backends issue.
+// embedded default (local_artifact_store.h); any S3 API server (AWS, MinIO) in production
+// (s3/s3_artifact_store.h).
 //
 // Guarantees:
 //   - A writer streams bytes in; nothing is visible until Commit(), which verifies the size limit
@@ -35,6 +36,22 @@ struct ArtifactInfo {
   int64_t size_bytes = 0;
   bool newly_created = false;  // false when the same content was already stored
 };
+
+// Counters since the store was opened (monotonic), for /metrics.
+struct ArtifactStoreStats {
+  uint64_t integrity_failures = 0;  // content refused: checksum mismatch, truncated object/download
+  uint64_t uploads = 0;             // artifacts written to the backing store
+  uint64_t upload_bytes = 0;
+  uint64_t downloads = 0;           // remote stores: artifacts fetched into the local cache
+  uint64_t download_bytes = 0;
+  uint64_t cache_hits = 0;          // remote stores: reads served from the local cache
+  uint64_t cache_evictions = 0;
+  int64_t cache_bytes = 0;          // remote stores: bytes in the local cache now
+  uint64_t retries = 0;             // remote stores: requests repeated after a transient failure
+};
+
+// Prometheus text for `stats` (hotswap_artifact_* series, labelled store="local"|"s3").
+std::string RenderArtifactStoreMetrics(const ArtifactStoreStats& stats, const std::string& store);
 
 class ArtifactWriter {
  public:
@@ -75,6 +92,9 @@ class ArtifactStore {
   virtual absl::Status Delete(const std::string& sha256) = 0;
   // A URI naming where the blob lives, e.g. "file:///data/artifacts/sha256/ab/abcd..."
   virtual std::string UriFor(const std::string& sha256) const = 0;
+  virtual ArtifactStoreStats Stats() const = 0;
+  // "local" or "s3" (the metrics label).
+  virtual std::string Kind() const = 0;
 };
 
 }  // namespace hotswap::storage

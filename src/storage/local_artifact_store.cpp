@@ -154,8 +154,13 @@ std::string FileUri(std::string_view path) {
 // Streams one blob, hashing it; checks size and digest when read(2) reports the end.
 class LocalArtifactReader : public ArtifactReader {
  public:
-  LocalArtifactReader(Fd fd, std::string path, std::string sha256, int64_t size)
-      : fd_(std::move(fd)), path_(std::move(path)), sha256_(std::move(sha256)), size_(size) {}
+  LocalArtifactReader(Fd fd, std::string path, std::string sha256, int64_t size,
+                      std::shared_ptr<LocalArtifactStore::Counters> counters)
+      : fd_(std::move(fd)),
+        path_(std::move(path)),
+        sha256_(std::move(sha256)),
+        size_(size),
+        counters_(std::move(counters)) {}
 
   int64_t size_bytes() const override { return size_; }
 
@@ -193,6 +198,10 @@ class LocalArtifactReader : public ArtifactReader {
   absl::Status Fail(absl::Status status) {
     status_ = std::move(status);
     (void)fd_.Close(path_);
+    if (absl::IsDataLoss(status_)) {
+      counters_->integrity_failures.fetch_add(1, std::memory_order_relaxed);
+      log::Error("artifact failed verification", {{"path", path_}, {"error", ToStd(status_.message())}});
+    }
     return status_;
   }
 
@@ -200,14 +209,16 @@ class LocalArtifactReader : public ArtifactReader {
   const std::string path_;
   const std::string sha256_;
   const int64_t size_;
+  const std::shared_ptr<LocalArtifactStore::Counters> counters_;
   int64_t read_ = 0;
   Sha256 hasher_;
   bool done_ = false;
   absl::Status status_;  // sticky first error
 };
 
-absl::StatusOr<std::unique_ptr<LocalArtifactReader>> OpenBlob(const std::string& path,
-                                                              const std::string& sha256) {
+absl::StatusOr<std::unique_ptr<LocalArtifactReader>> OpenBlob(
+    const std::string& path, const std::string& sha256,
+    const std::shared_ptr<LocalArtifactStore::Counters>& counters) {
   Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) {
     int err = errno;
@@ -220,12 +231,14 @@ absl::StatusOr<std::unique_ptr<LocalArtifactReader>> OpenBlob(const std::string&
     return absl::InternalError(absl::StrCat("artifact ", path, " is not a regular file"));
   }
   return std::make_unique<LocalArtifactReader>(std::move(fd), path, sha256,
-                                               static_cast<int64_t>(st.st_size));
+                                               static_cast<int64_t>(st.st_size), counters);
 }
 
 // Hashes the whole blob at `path`: OK, NotFound, DataLoss or Internal.
-absl::Status VerifyBlob(const std::string& path, const std::string& sha256, size_t chunk_bytes) {
-  HS_ASSIGN_OR_RETURN(std::unique_ptr<LocalArtifactReader> reader, OpenBlob(path, sha256));
+absl::Status VerifyBlob(const std::string& path, const std::string& sha256, size_t chunk_bytes,
+                        const std::shared_ptr<LocalArtifactStore::Counters>& counters) {
+  HS_ASSIGN_OR_RETURN(std::unique_ptr<LocalArtifactReader> reader,
+                      OpenBlob(path, sha256, counters));
   auto buf = std::make_unique<char[]>(chunk_bytes);
   for (;;) {
     HS_ASSIGN_OR_RETURN(size_t n, reader->Read(buf.get(), chunk_bytes));
@@ -237,12 +250,13 @@ absl::Status VerifyBlob(const std::string& path, const std::string& sha256, size
 class LocalArtifactWriter : public ArtifactWriter {
  public:
   LocalArtifactWriter(Fd fd, std::string temp_path, std::string blob_dir, int64_t max_bytes,
-                      size_t chunk_bytes)
+                      size_t chunk_bytes, std::shared_ptr<LocalArtifactStore::Counters> counters)
       : fd_(std::move(fd)),
         temp_path_(std::move(temp_path)),
         blob_dir_(std::move(blob_dir)),
         max_bytes_(max_bytes),
-        chunk_bytes_(chunk_bytes) {}
+        chunk_bytes_(chunk_bytes),
+        counters_(std::move(counters)) {}
 
   ~LocalArtifactWriter() override { Abort(); }
 
@@ -274,6 +288,11 @@ class LocalArtifactWriter : public ArtifactWriter {
     absl::StatusOr<ArtifactInfo> info = CommitImpl(std::move(expected_sha256));
     if (info.ok()) {
       state_ = State::kCommitted;
+      if (info->newly_created) {
+        counters_->uploads.fetch_add(1, std::memory_order_relaxed);
+        counters_->upload_bytes.fetch_add(static_cast<uint64_t>(info->size_bytes),
+                                          std::memory_order_relaxed);
+      }
     } else {
       Abort();
     }
@@ -347,7 +366,7 @@ class LocalArtifactWriter : public ArtifactWriter {
       if (err != EEXIST)
         return IoError(absl::StrCat("rename ", temp_path_, " to"), final_path, err);
 
-      absl::Status existing = VerifyBlob(final_path, digest, chunk_bytes_);
+      absl::Status existing = VerifyBlob(final_path, digest, chunk_bytes_, counters_);
       if (existing.ok()) {
         if (::unlink(temp_path_.c_str()) != 0) {
           log::Warn("could not remove artifact temp file",
@@ -376,6 +395,7 @@ class LocalArtifactWriter : public ArtifactWriter {
   const std::string blob_dir_;
   const int64_t max_bytes_;
   const size_t chunk_bytes_;
+  const std::shared_ptr<LocalArtifactStore::Counters> counters_;
   Sha256 hasher_;
   int64_t written_ = 0;
   State state_ = State::kOpen;
@@ -445,20 +465,21 @@ absl::StatusOr<std::unique_ptr<ArtifactWriter>> LocalArtifactStore::NewWriter() 
   Fd fd(::mkostemp(temp_path.data(), O_CLOEXEC));
   if (fd.get() < 0) return IoError("create temp file in", tmp_dir_, errno);
   return std::make_unique<LocalArtifactWriter>(std::move(fd), std::move(temp_path), blob_dir_,
-                                               options_.max_artifact_bytes, options_.chunk_bytes);
+                                               options_.max_artifact_bytes, options_.chunk_bytes,
+                                               counters_);
 }
 
 absl::StatusOr<std::unique_ptr<ArtifactReader>> LocalArtifactStore::Open(
     const std::string& sha256) {
   HS_RETURN_IF_ERROR(CheckDigest(sha256));
   HS_ASSIGN_OR_RETURN(std::unique_ptr<LocalArtifactReader> reader,
-                      OpenBlob(BlobPath(sha256), sha256));
+                      OpenBlob(BlobPath(sha256), sha256, counters_));
   return std::unique_ptr<ArtifactReader>(std::move(reader));
 }
 
 absl::Status LocalArtifactStore::Verify(const std::string& sha256) {
   HS_RETURN_IF_ERROR(CheckDigest(sha256));
-  return VerifyBlob(BlobPath(sha256), sha256, options_.chunk_bytes);
+  return VerifyBlob(BlobPath(sha256), sha256, options_.chunk_bytes, counters_);
 }
 
 absl::Status LocalArtifactStore::FetchToFile(const std::string& sha256,
@@ -466,7 +487,7 @@ absl::Status LocalArtifactStore::FetchToFile(const std::string& sha256,
   HS_RETURN_IF_ERROR(CheckDigest(sha256));
   if (dest_path.empty()) return absl::InvalidArgumentError("dest_path must not be empty");
   HS_ASSIGN_OR_RETURN(std::unique_ptr<LocalArtifactReader> reader,
-                      OpenBlob(BlobPath(sha256), sha256));
+                      OpenBlob(BlobPath(sha256), sha256, counters_));
 
   std::string temp_path = dest_path + ".tmp-XXXXXX";
   Fd out(::mkostemp(temp_path.data(), O_CLOEXEC));
@@ -513,6 +534,45 @@ absl::Status LocalArtifactStore::Delete(const std::string& sha256) {
 
 std::string LocalArtifactStore::UriFor(const std::string& sha256) const {
   return FileUri(BlobPath(sha256));
+}
+
+ArtifactStoreStats LocalArtifactStore::Stats() const {
+  ArtifactStoreStats s;
+  s.integrity_failures = counters_->integrity_failures.load(std::memory_order_relaxed);
+  s.uploads = counters_->uploads.load(std::memory_order_relaxed);
+  s.upload_bytes = counters_->upload_bytes.load(std::memory_order_relaxed);
+  return s;
+}
+
+std::string RenderArtifactStoreMetrics(const ArtifactStoreStats& s, const std::string& store) {
+  std::string out;
+  std::string label = "{store=\"" + store + "\"}";
+  auto counter = [&](const char* name, const char* help, uint64_t v) {
+    out += absl::StrCat("# HELP ", name, " ", help, "\n# TYPE ", name, " counter\n", name,
+                        label, " ", v, "\n");
+  };
+  counter("hotswap_artifact_integrity_failures_total",
+          "Artifacts refused because their content did not match their SHA-256 or was truncated.",
+          s.integrity_failures);
+  counter("hotswap_artifact_uploads_total", "Artifacts written to the artifact store.", s.uploads);
+  counter("hotswap_artifact_upload_bytes_total", "Bytes of artifacts written.", s.upload_bytes);
+  if (store != "local") {
+    counter("hotswap_artifact_downloads_total", "Artifacts downloaded into the local cache.",
+            s.downloads);
+    counter("hotswap_artifact_download_bytes_total", "Bytes downloaded into the local cache.",
+            s.download_bytes);
+    counter("hotswap_artifact_cache_hits_total", "Artifact reads served from the local cache.",
+            s.cache_hits);
+    counter("hotswap_artifact_cache_evictions_total", "Artifacts evicted from the local cache.",
+            s.cache_evictions);
+    counter("hotswap_artifact_store_retries_total",
+            "Artifact store requests repeated after a transient failure.", s.retries);
+    out += absl::StrCat(
+        "# HELP hotswap_artifact_cache_bytes Bytes in the local artifact cache.\n"
+        "# TYPE hotswap_artifact_cache_bytes gauge\nhotswap_artifact_cache_bytes",
+        label, " ", s.cache_bytes, "\n");
+  }
+  return out;
 }
 
 std::string LocalArtifactStore::BlobPath(const std::string& sha256) const {

@@ -25,6 +25,7 @@
 //   HS_ASSIGN_OR_RETURN(ArtifactInfo info, writer->Commit(expected_sha256));
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -58,12 +59,25 @@ class LocalArtifactStore : public ArtifactStore {
   absl::StatusOr<bool> Exists(const std::string& sha256) override;
   absl::Status Delete(const std::string& sha256) override;
   std::string UriFor(const std::string& sha256) const override;
+  ArtifactStoreStats Stats() const override;
+  std::string Kind() const override { return "local"; }
 
   // Absolute path of the blob named `sha256` (whether or not it exists).
   std::string BlobPath(const std::string& sha256) const;
 
  private:
   explicit LocalArtifactStore(Options options);
+
+ public:
+  // Shared with readers and writers, which may outlive the store.
+  struct Counters {
+    std::atomic<uint64_t> integrity_failures{0};
+    std::atomic<uint64_t> uploads{0};
+    std::atomic<uint64_t> upload_bytes{0};
+  };
+
+ private:
+  const std::shared_ptr<Counters> counters_ = std::make_shared<Counters>();
 
   const Options options_;       // root_dir made absolute
   const std::string blob_dir_;  // <root>/sha256

@@ -326,7 +326,14 @@ TEST_F(LocalArtifactStoreTest, CorruptBlobFailsVerify) {
   std::string bytes = ReadFile(BlobFile(info->sha256));
   bytes[0] ^= 0x80;
   WriteFile(BlobFile(info->sha256), bytes);
+  EXPECT_EQ(store_->Stats().integrity_failures, 0u);
   EXPECT_EQ(store_->Verify(info->sha256).code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(store_->Stats().integrity_failures, 1u);  // counted for /metrics
+  std::string metrics = RenderArtifactStoreMetrics(store_->Stats(), store_->Kind());
+  EXPECT_NE(metrics.find("hotswap_artifact_integrity_failures_total{store=\"local\"} 1\n"),
+            std::string::npos)
+      << metrics;
+  EXPECT_EQ(store_->Stats().uploads, 1u);
 }
 
 TEST_F(LocalArtifactStoreTest, TruncatedBlobIsDataLoss) {

@@ -1,93 +1,30 @@
 // The SigV4 signer and S3 client against a real S3 server: MinIO (built by
 // scripts/install-deps.sh into .deps/bin/minio), started on a free loopback port with a temp
 // directory and stopped at the end.
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <chrono>
-#include <cstdlib>
-#include <filesystem>
-#include <thread>
+#include <memory>
 
 #include "common/sha256.h"
+#include "storage/s3/minio_test_server.h"
 #include "storage/s3/s3_client.h"
 
 namespace hotswap::storage::s3 {
 namespace {
 
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
-}
-
-constexpr const char* kUser = "hotswap-test";
-constexpr const char* kSecret = "hotswap-test-secret-key";
-
-// One MinIO for the whole test binary.
+// One MinIO for the whole test binary (each ctest process starts its own; it takes < 1 s).
 class MinioServer : public ::testing::Environment {
  public:
   void SetUp() override {
-    const char* bin = HOTSWAP_MINIO_BIN;
-    ASSERT_EQ(access(bin, X_OK), 0) << "MinIO is not built at " << bin
-                                     << ": run scripts/install-deps.sh (it builds MinIO with go install)";
-    char tmpl[] = "/tmp/hotswap-minio-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    port_ = FreePort();
-    int console = FreePort();
-    pid_ = fork();
-    if (pid_ == 0) {
-      setenv("MINIO_ROOT_USER", kUser, 1);
-      setenv("MINIO_ROOT_PASSWORD", kSecret, 1);
-      setenv("MINIO_BROWSER", "off", 1);
-      setenv("MINIO_UPDATE", "off", 1);
-      std::string address = "127.0.0.1:" + std::to_string(port_);
-      std::string console_address = "127.0.0.1:" + std::to_string(console);
-      if (!freopen("/dev/null", "w", stdout) || !freopen("/dev/null", "w", stderr)) _exit(126);
-      execl(bin, bin, "server", dir_.c_str(), "--address", address.c_str(), "--console-address",
-            console_address.c_str(), "--quiet", static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    S3Options o = Options();
-    for (int i = 0; i < 600; ++i) {
-      S3Client c(o);
-      auto r = c.Request("GET", "", "");  // ListBuckets: answers once the server is up
-      if (r.ok() && r->status == 200) return;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    FAIL() << "MinIO did not start on port " << port_;
+    auto s = testing::MinioTestServer::Start();
+    ASSERT_TRUE(s.ok()) << s.status();
+    server_ = *std::move(s);
   }
-  void TearDown() override {
-    if (pid_ > 0) {
-      kill(pid_, SIGTERM);
-      waitpid(pid_, nullptr, 0);
-    }
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
-  static S3Options Options() {
-    S3Options o;
-    o.endpoint = "http://127.0.0.1:" + std::to_string(port_);
-    o.credentials = {kUser, kSecret, ""};
-    return o;
-  }
+  void TearDown() override { server_.reset(); }
+  static S3Options Options() { return server_->Options(); }
 
  private:
-  static inline int port_ = 0;
-  pid_t pid_ = -1;
-  std::string dir_;
+  static inline std::unique_ptr<testing::MinioTestServer> server_;
 };
 const auto* const kMinio = ::testing::AddGlobalTestEnvironment(new MinioServer);
 
