@@ -224,5 +224,34 @@ TEST_F(CliTest, ServeRejectsBadFlagsAndConfigFiles) {
   EXPECT_EQ(Run({"serve", "--log-level", "loud"}).code, 2);
 }
 
+TEST_F(CliTest, ServeExplainsTheS3OptionsAndRefusesBadOnes) {
+  CliResult help = Run({"serve", "--help"});
+  for (const char* flag : {"--artifacts-url", "--s3-endpoint", "--s3-region", "--s3-addressing",
+                           "--artifact-cache-dir", "--artifact-cache-max-bytes",
+                           "AWS_ACCESS_KEY_ID"}) {
+    EXPECT_NE(help.out.find(flag), std::string::npos) << flag;
+  }
+  CliResult r = Run({"serve", "--artifacts-url", "gs://models"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("s3://bucket[/prefix]"), std::string::npos) << r.err;
+  EXPECT_EQ(Run({"serve", "--artifacts-url", "s3://models", "--s3-addressing", "diagonal"}).code, 2);
+  r = Run({"serve", "--artifacts-url", "s3://models", "--s3-endpoint", "127.0.0.1:9000"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("http://"), std::string::npos) << r.err;
+  std::string typed = WriteFile("s3types.json", R"({"s3_max_attempts": "three"})");
+  EXPECT_NE(Run({"serve", "--config", typed}).err.find("s3_max_attempts"), std::string::npos);
+  // The config file's S3 keys are read: here they point at a port where nothing listens, and
+  // start-up stops with an error naming the endpoint (the secret is not in it).
+  std::string cfg = WriteFile("s3.json", R"({"artifacts_url": "s3://models/prod",
+      "s3_endpoint": "http://127.0.0.1:1", "s3_access_key_id": "k",
+      "s3_secret_access_key": "do-not-print-me", "s3_max_attempts": 1,
+      "data_dir": ")" + dir_.path() + R"(/data", "http_address": "127.0.0.1:0"})");
+  r = Run({"serve", "--config", cfg});
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.err.find("cannot reach S3 bucket 'models' at http://127.0.0.1:1"), std::string::npos)
+      << r.err;
+  EXPECT_EQ(r.err.find("do-not-print-me"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace hotswap

@@ -332,6 +332,7 @@ HttpResponse InferenceApi::Metrics(HttpRequest&) {
     extra += "\",version=\"" + ep->primary->version_text + "\"} " +
              std::to_string(ep->primary->memory_bytes) + "\n";
   }
+  if (options_.extra_metrics) extra += options_.extra_metrics();
   HttpResponse r;
   r.content_type = "text/plain; version=0.0.4";
   r.body = metrics_->RenderPrometheus(extra);

@@ -36,6 +36,8 @@ class InferenceApi {
     int64_t max_infer_body_bytes = 64LL << 20;    // infer request bodies
     int max_batch_size = 64;                      // reported in /config for batch-dim models
     std::string server_version = "0.1.0";
+    // More Prometheus text for /metrics (e.g. the artifact store's counters).
+    std::function<std::string()> extra_metrics;
   };
   using ReadinessProbe = std::function<absl::Status()>;
 

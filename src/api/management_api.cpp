@@ -286,7 +286,17 @@ class UploadConsumer final : public http::BodyConsumer {
       }
       if (!parent.ok()) return parent.status();
     }
-    HS_ASSIGN_OR_RETURN(storage::ArtifactInfo info, writer_->Commit(expected_sha256_));
+    absl::StatusOr<storage::ArtifactInfo> committed = writer_->Commit(expected_sha256_);
+    if (!committed.ok()) {
+      const absl::Status& s = committed.status();
+      // The store's own trouble (a remote store refusing our credentials, a missing bucket) is
+      // not the client's fault: 503, not 403/404/409.
+      if (absl::IsPermissionDenied(s) || absl::IsNotFound(s) || absl::IsFailedPrecondition(s)) {
+        return absl::UnavailableError(absl::StrCat("artifact store: ", std::string(s.message())));
+      }
+      return s;
+    }
+    storage::ArtifactInfo info = *std::move(committed);
     nv.sha256 = info.sha256;
     nv.size_bytes = info.size_bytes;
     auto v = api_->registry_->CreateVersion(nv);

@@ -191,7 +191,10 @@ int Cli::Run(int argc, const char* const* argv) {
   serve->add_option("--http", cfg.http_address, "HTTP listen address HOST:PORT (port 0 = any)")
       ->capture_default_str();
   serve->add_option("--config", config_file,
-                    "JSON config file (keys: data_dir, http_address, registry_url, threads, "
+                    "JSON config file (keys: data_dir, http_address, registry_url, artifacts_url, "
+                    "s3_endpoint, s3_region, s3_addressing, s3_access_key_id, s3_secret_access_key, "
+                    "s3_session_token, artifact_cache_dir, artifact_cache_max_bytes, "
+                    "s3_multipart_threshold_bytes, s3_part_size_bytes, s3_max_attempts, threads, "
                     "max_body_bytes, "
                     "max_artifact_bytes, log_level, max_inflight_per_endpoint, "
                     "max_infer_body_bytes, warmup_runs, load_timeout_ms, intra_op_threads); "
@@ -199,6 +202,23 @@ int Cli::Run(int argc, const char* const* argv) {
   serve->add_option("--registry-url", cfg.registry_url,
                     "PostgreSQL registry, postgresql://user:pass@host:port/db (default: SQLite in "
                     "the data dir)");
+  serve->add_option("--artifacts-url", cfg.artifacts_url,
+                    "Artifact store: s3://bucket[/prefix] for any S3 API server (default: local "
+                    "files in the data dir). Credentials from AWS_ACCESS_KEY_ID / "
+                    "AWS_SECRET_ACCESS_KEY or the config file");
+  serve->add_option("--s3-endpoint", cfg.s3_endpoint,
+                    "S3 endpoint for MinIO and other non-AWS servers, e.g. http://127.0.0.1:9000 "
+                    "(default: $AWS_ENDPOINT_URL, else AWS)");
+  serve->add_option("--s3-region", cfg.s3_region,
+                    "S3 region (default: $AWS_REGION, else us-east-1)");
+  serve->add_option("--s3-addressing", cfg.s3_addressing,
+                    "path or virtual (default: path with --s3-endpoint, virtual on AWS)")
+      ->check(CLI::IsMember({"path", "virtual"}));
+  serve->add_option("--artifact-cache-dir", cfg.artifact_cache_dir,
+                    "Local cache of S3 artifacts (default: DATA_DIR/artifact-cache)");
+  serve->add_option("--artifact-cache-max-bytes", cfg.artifact_cache_max_bytes,
+                    "Size bound of that cache (least recently used artifacts are evicted)")
+      ->capture_default_str();
   serve->add_option("--threads", cfg.threads, "HTTP worker threads (0 = cores)")->capture_default_str();
   serve->add_option("--max-artifact-bytes", cfg.max_artifact_bytes, "Largest artifact accepted")
       ->capture_default_str();
@@ -225,6 +245,16 @@ int Cli::Run(int argc, const char* const* argv) {
     if (serve->count("--data-dir") || config_file.empty()) merged.data_dir = cfg.data_dir;
     if (serve->count("--http") || config_file.empty()) merged.http_address = cfg.http_address;
     if (serve->count("--registry-url") || config_file.empty()) merged.registry_url = cfg.registry_url;
+    if (serve->count("--artifacts-url") || config_file.empty())
+      merged.artifacts_url = cfg.artifacts_url;
+    if (serve->count("--s3-endpoint") || config_file.empty()) merged.s3_endpoint = cfg.s3_endpoint;
+    if (serve->count("--s3-region") || config_file.empty()) merged.s3_region = cfg.s3_region;
+    if (serve->count("--s3-addressing") || config_file.empty())
+      merged.s3_addressing = cfg.s3_addressing;
+    if (serve->count("--artifact-cache-dir") || config_file.empty())
+      merged.artifact_cache_dir = cfg.artifact_cache_dir;
+    if (serve->count("--artifact-cache-max-bytes") || config_file.empty())
+      merged.artifact_cache_max_bytes = cfg.artifact_cache_max_bytes;
     if (serve->count("--threads") || config_file.empty()) merged.threads = cfg.threads;
     if (serve->count("--max-artifact-bytes") || config_file.empty())
       merged.max_artifact_bytes = cfg.max_artifact_bytes;
@@ -241,7 +271,7 @@ int Cli::Run(int argc, const char* const* argv) {
       rc = kExitUsage;
       return;
     }
-    rc = server::RunServe(merged);
+    rc = server::RunServe(merged, out_, err_);
   });
 
   // model

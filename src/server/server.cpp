@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -33,6 +34,7 @@
 #include "registry/sqlite_registry.h"
 #include "registry/sqlite_token_store.h"
 #include "storage/local_artifact_store.h"
+#include "storage/s3/s3_artifact_store.h"
 
 namespace hotswap::server {
 
@@ -101,6 +103,30 @@ absl::Status ServerConfig::MergeFile(const std::string& path) {
     } else if (key == "registry_url") {
       if (!value.is_string()) return bad("a string postgresql://user:pass@host:port/db");
       registry_url = value.get<std::string>();
+    } else if (key == "artifacts_url" || key == "s3_endpoint" || key == "s3_region" ||
+               key == "s3_addressing" || key == "s3_access_key_id" ||
+               key == "s3_secret_access_key" || key == "s3_session_token" ||
+               key == "artifact_cache_dir") {
+      if (!value.is_string()) return bad("a string");
+      std::string v = value.get<std::string>();
+      if (key == "artifacts_url") artifacts_url = v;
+      if (key == "s3_endpoint") s3_endpoint = v;
+      if (key == "s3_region") s3_region = v;
+      if (key == "s3_addressing") s3_addressing = v;
+      if (key == "s3_access_key_id") s3_access_key_id = v;
+      if (key == "s3_secret_access_key") s3_secret_access_key = v;
+      if (key == "s3_session_token") s3_session_token = v;
+      if (key == "artifact_cache_dir") artifact_cache_dir = v;
+    } else if (key == "artifact_cache_max_bytes" || key == "s3_multipart_threshold_bytes" ||
+               key == "s3_part_size_bytes") {
+      if (!value.is_number_integer()) return bad("an integer");
+      int64_t v = value.get<int64_t>();
+      if (key == "artifact_cache_max_bytes") artifact_cache_max_bytes = v;
+      if (key == "s3_multipart_threshold_bytes") s3_multipart_threshold_bytes = v;
+      if (key == "s3_part_size_bytes") s3_part_size_bytes = v;
+    } else if (key == "s3_max_attempts") {
+      if (!value.is_number_integer()) return bad("an integer");
+      s3_max_attempts = value.get<int>();
     } else if (key == "max_inflight_per_endpoint") {
       if (!value.is_number_integer()) return bad("an integer");
       max_inflight_per_endpoint = value.get<int>();
@@ -119,7 +145,10 @@ absl::Status ServerConfig::MergeFile(const std::string& path) {
     } else {
       return absl::InvalidArgumentError(absl::StrCat(
           "config file '", path, "': unknown key '", key,
-          "' (known: data_dir, http_address, registry_url, threads, max_body_bytes, "
+          "' (known: data_dir, http_address, registry_url, artifacts_url, s3_endpoint, "
+          "s3_region, s3_addressing, s3_access_key_id, s3_secret_access_key, s3_session_token, "
+          "artifact_cache_dir, artifact_cache_max_bytes, s3_multipart_threshold_bytes, "
+          "s3_part_size_bytes, s3_max_attempts, threads, max_body_bytes, "
           "max_artifact_bytes, log_level, max_inflight_per_endpoint, max_infer_body_bytes, warmup_runs, "
           "load_timeout_ms, intra_op_threads)"));
     }
@@ -142,6 +171,35 @@ absl::Status ServerConfig::Validate() const {
     return absl::InvalidArgumentError(absl::StrCat(
         "registry_url '", registry_url,
         "' must be a postgresql:// URL (leave it empty for SQLite in the data dir)"));
+  }
+  if (!artifacts_url.empty() && artifacts_url.rfind("s3://", 0) != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "artifacts_url '", artifacts_url,
+        "' must be an s3://bucket[/prefix] URL (leave it empty for local files in the data dir)"));
+  }
+  if (!artifacts_url.empty() && artifacts_url.size() <= 5) {
+    return absl::InvalidArgumentError("artifacts_url 's3://' names no bucket: s3://bucket[/prefix]");
+  }
+  if (!s3_addressing.empty() && s3_addressing != "path" && s3_addressing != "virtual") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("s3_addressing '", s3_addressing, "' must be path or virtual"));
+  }
+  if (!s3_endpoint.empty() && s3_endpoint.rfind("http://", 0) != 0 &&
+      s3_endpoint.rfind("https://", 0) != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "s3_endpoint '", s3_endpoint, "' must start with http:// or https://"));
+  }
+  if (artifact_cache_max_bytes < 1) {
+    return absl::InvalidArgumentError("artifact_cache_max_bytes must be >= 1");
+  }
+  if (s3_part_size_bytes < (5LL << 20)) {
+    return absl::InvalidArgumentError("s3_part_size_bytes must be >= 5242880 (S3's minimum)");
+  }
+  if (s3_multipart_threshold_bytes < 1) {
+    return absl::InvalidArgumentError("s3_multipart_threshold_bytes must be >= 1");
+  }
+  if (s3_max_attempts < 1 || s3_max_attempts > 20) {
+    return absl::InvalidArgumentError("s3_max_attempts must be from 1 to 20");
   }
   if (max_inflight_per_endpoint < 1) {
     return absl::InvalidArgumentError("max_inflight_per_endpoint must be >= 1");
@@ -166,7 +224,7 @@ struct Server::Components {
   std::shared_ptr<void> database;  // keeps the SQLite or PostgreSQL connection(s) alive
   std::unique_ptr<registry::ModelRegistry> registry;
   std::unique_ptr<auth::TokenStore> tokens;
-  std::unique_ptr<storage::LocalArtifactStore> store;
+  std::unique_ptr<storage::ArtifactStore> store;
   std::unique_ptr<auth::Authenticator> authenticator;
   std::unique_ptr<api::ManagementApi> api;
   std::unique_ptr<registry::DeploymentStore> deployment_store;
@@ -223,6 +281,56 @@ absl::Status OpenRegistry(const ServerConfig& config, Clock* clock, Server::Comp
   return absl::OkStatus();
 }
 
+namespace {
+
+std::string EnvOr(const char* name, const std::string& fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? std::string(v) : fallback;
+}
+
+}  // namespace
+
+// The artifact store: local files in the data dir by default, S3 for artifacts_url s3://.
+absl::Status OpenArtifactStore(const ServerConfig& config, Server::Components* c) {
+  if (config.artifacts_url.empty()) {
+    storage::LocalArtifactStore::Options so;
+    so.root_dir = config.data_dir + "/artifacts";
+    so.max_artifact_bytes = config.max_artifact_bytes;
+    HS_ASSIGN_OR_RETURN(c->store, storage::LocalArtifactStore::Open(so));
+    return absl::OkStatus();
+  }
+  storage::s3::S3ArtifactStore::Options so;
+  std::string rest = config.artifacts_url.substr(5);  // after "s3://"
+  size_t slash = rest.find('/');
+  so.bucket = rest.substr(0, slash);
+  so.prefix = slash == std::string::npos ? "" : rest.substr(slash + 1);
+  so.s3.region = !config.s3_region.empty()
+                     ? config.s3_region
+                     : EnvOr("AWS_REGION", EnvOr("AWS_DEFAULT_REGION", "us-east-1"));
+  so.s3.endpoint = !config.s3_endpoint.empty()
+                       ? config.s3_endpoint
+                       : EnvOr("AWS_ENDPOINT_URL_S3", EnvOr("AWS_ENDPOINT_URL", ""));
+  bool aws = so.s3.endpoint.empty();
+  if (aws) so.s3.endpoint = absl::StrCat("https://s3.", so.s3.region, ".amazonaws.com");
+  so.s3.path_style = config.s3_addressing.empty() ? !aws : config.s3_addressing == "path";
+  if (!config.s3_access_key_id.empty() || !config.s3_secret_access_key.empty()) {
+    so.s3.credentials = {config.s3_access_key_id, config.s3_secret_access_key,
+                         config.s3_session_token};
+  } else {
+    so.s3.credentials = {EnvOr("AWS_ACCESS_KEY_ID", ""), EnvOr("AWS_SECRET_ACCESS_KEY", ""),
+                         EnvOr("AWS_SESSION_TOKEN", "")};
+  }
+  so.cache_dir = config.artifact_cache_dir.empty() ? config.data_dir + "/artifact-cache"
+                                                   : config.artifact_cache_dir;
+  so.cache_max_bytes = config.artifact_cache_max_bytes;
+  so.max_artifact_bytes = config.max_artifact_bytes;
+  so.multipart_threshold_bytes = config.s3_multipart_threshold_bytes;
+  so.part_size_bytes = config.s3_part_size_bytes;
+  so.max_attempts = config.s3_max_attempts;
+  HS_ASSIGN_OR_RETURN(c->store, storage::s3::S3ArtifactStore::Open(std::move(so)));
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::unique_ptr<Server>> Server::Create(const ServerConfig& config, Clock* clock) {
   HS_RETURN_IF_ERROR(config.Validate());
   log::Level level = log::Level::kInfo;
@@ -239,10 +347,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const ServerConfig& confi
 
   auto c = std::make_unique<Components>();
   HS_RETURN_IF_ERROR(OpenRegistry(config, clock, c.get()));
-  storage::LocalArtifactStore::Options so;
-  so.root_dir = config.data_dir + "/artifacts";
-  so.max_artifact_bytes = config.max_artifact_bytes;
-  HS_ASSIGN_OR_RETURN(c->store, storage::LocalArtifactStore::Open(so));
+  HS_RETURN_IF_ERROR(OpenArtifactStore(config, c.get()));
   c->authenticator = std::make_unique<auth::Authenticator>(c->tokens.get());
   HS_RETURN_IF_ERROR(c->authenticator->Reload());
 
@@ -282,6 +387,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const ServerConfig& confi
   api::InferenceApi::Options io;
   io.max_inflight_per_endpoint = config.max_inflight_per_endpoint;
   io.max_infer_body_bytes = config.max_infer_body_bytes;
+  storage::ArtifactStore* store = c->store.get();
+  io.extra_metrics = [store] {
+    return storage::RenderArtifactStoreMetrics(store->Stats(), store->Kind());
+  };
   c->inference = std::make_unique<api::InferenceApi>(io, c->manager.get(), c->deployments.get(),
                                                      &c->metrics, &c->backends, readiness);
   c->inference->RegisterRoutes(&c->router);
@@ -334,7 +443,7 @@ int Server::http_port() const { return c_->http->port(); }
 
 const std::vector<http::Route>& Server::routes() const { return c_->router.routes(); }
 
-int RunServe(const ServerConfig& config) {
+int RunServe(const ServerConfig& config, std::ostream& out, std::ostream& err) {
   // Block the shutdown signals before any thread starts, then wait for them here.
   sigset_t set;
   sigemptyset(&set);
@@ -345,21 +454,21 @@ int RunServe(const ServerConfig& config) {
 
   auto server = Server::Create(config);
   if (!server.ok()) {
-    std::cerr << "hotswap serve: " << server.status().message() << "\n";
+    err << "hotswap serve: " << server.status().message() << "\n";
     return 1;
   }
   if (absl::Status s = (*server)->Start(); !s.ok()) {
-    std::cerr << "hotswap serve: " << s.message() << "\n";
+    err << "hotswap serve: " << s.message() << "\n";
     return 1;
   }
   std::string host = config.http_address.substr(0, config.http_address.rfind(':'));
   std::string url = absl::StrCat("http://", host, ":", (*server)->http_port());
-  std::cout << "HotSwap serving on " << url << " (data dir " << config.data_dir << ")\n";
+  out << "HotSwap serving on " << url << " (data dir " << config.data_dir << ")\n";
   if (!(*server)->bootstrap_token().empty()) {
-    std::cout << "Admin API token (shown once; also saved to " << config.data_dir
+    out << "Admin API token (shown once; also saved to " << config.data_dir
               << "/admin.token, mode 0600):\n  " << (*server)->bootstrap_token() << "\n";
   }
-  std::cout << "Try: HOTSWAP_URL=" << url << " HOTSWAP_TOKEN=$(cat " << config.data_dir
+  out << "Try: HOTSWAP_URL=" << url << " HOTSWAP_TOKEN=$(cat " << config.data_dir
             << "/admin.token) hotswap model list\n"
             << std::flush;
   int sig = 0;

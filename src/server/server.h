@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <iostream>
 #include <memory>
 #include <string>
 
@@ -28,6 +29,22 @@ struct ServerConfig {
   // "" = SQLite in DATA_DIR/registry.db; "postgresql://user:pass@host:port/db" = PostgreSQL
   // (registry, tokens and deployments; artifacts stay in the artifact store).
   std::string registry_url;
+  // Artifacts: "" = local files in DATA_DIR/artifacts; "s3://bucket[/prefix]" = any S3 API server
+  // (AWS, MinIO) with a local cache. See docs/storage-backends.md.
+  std::string artifacts_url;
+  std::string s3_endpoint;          // "" = $AWS_ENDPOINT_URL_S3, $AWS_ENDPOINT_URL, else AWS
+  std::string s3_region;            // "" = $AWS_REGION, $AWS_DEFAULT_REGION, else us-east-1
+  std::string s3_addressing;        // "path" | "virtual" | "" = path with an endpoint, else virtual
+  // Credentials: these keys (config file only, never flags), else $AWS_ACCESS_KEY_ID,
+  // $AWS_SECRET_ACCESS_KEY, $AWS_SESSION_TOKEN. Never logged.
+  std::string s3_access_key_id;
+  std::string s3_secret_access_key;
+  std::string s3_session_token;
+  std::string artifact_cache_dir;                   // "" = DATA_DIR/artifact-cache (S3 only)
+  int64_t artifact_cache_max_bytes = 10LL << 30;    // LRU bound of that cache
+  int64_t s3_multipart_threshold_bytes = 64LL << 20;
+  int64_t s3_part_size_bytes = 16LL << 20;
+  int s3_max_attempts = 5;                          // per S3 request, with jittered backoff
   int threads = 0;                                // HTTP worker threads; 0 = number of cores
   int64_t max_body_bytes = 1 << 20;               // JSON request bodies
   int64_t max_artifact_bytes = 8LL << 30;         // uploaded artifacts
@@ -79,6 +96,8 @@ class Server {
 
 // `hotswap serve`: creates and starts a server, prints where it listens (and the admin token on
 // first start), waits for SIGINT/SIGTERM, shuts down gracefully. Returns the process exit code.
-int RunServe(const ServerConfig& config);
+// Messages for the operator go to `out`, start-up errors to `err`.
+int RunServe(const ServerConfig& config, std::ostream& out = std::cout,
+             std::ostream& err = std::cerr);
 
 }  // namespace hotswap::server
