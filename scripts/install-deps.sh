@@ -18,6 +18,10 @@ APT_PACKAGES=(
   libpq-dev postgresql
   # benchmarks
   wrk nginx-light
+  # optional inference backends (docs/backends.md): XGBoost's and LibTorch's C/C++ libraries,
+  # and Debian's Python packages of the same versions, which write the backends' test models
+  # (run with /usr/bin/python3; the project venv is not involved)
+  libxgboost-dev python3-xgboost libtorch-dev python3-torch
 )
 
 missing=()

@@ -94,16 +94,17 @@ void InferenceApi::RegisterRoutes(http::Router* router) {
   }).access_log = false;
   router->Add("GET", "/v2", "read", [this](HttpRequest&) {
     json backends = json::array();
+    json extensions = {"binary_tensor_data", "model_repository", "model_configuration",
+                       "hotswap_zero_downtime_swap"};
     for (const auto& f : backends_->Frameworks()) {
       runtime::Backend* b = backends_->Find(f);
       backends.push_back({{"framework", f}, {"version", b ? b->version() : ""}});
+      extensions.push_back("hotswap_backend_" + f);  // one per framework this server runs
     }
-    return HttpResponse::Json(
-        200, {{"name", "hotswap"},
-              {"version", options_.server_version},
-              {"extensions", {"binary_tensor_data", "model_repository", "model_configuration",
-                              "hotswap_zero_downtime_swap"}},
-              {"backends", backends}});
+    return HttpResponse::Json(200, {{"name", "hotswap"},
+                                    {"version", options_.server_version},
+                                    {"extensions", extensions},
+                                    {"backends", backends}});
   });
   for (const std::string prefix : {"/v2/models/{model}", "/v2/models/{model}/versions/{version}"}) {
     router->Add("GET", prefix, "read", bind(&InferenceApi::ModelMetadata));
@@ -270,7 +271,9 @@ HttpResponse InferenceApi::ModelConfig(HttpRequest& req) {
   }
   return HttpResponse::Json(200, {{"name", ep->name},
                                   {"platform", PlatformFor(v.framework)},
-                                  {"backend", v.framework == "onnx" ? "onnxruntime" : v.framework},
+                                  {"backend", v.framework == "onnx"          ? "onnxruntime"
+                                              : v.framework == "torchscript" ? "pytorch"
+                                                                             : v.framework},
                                   {"version_policy", {{"specific", {{"versions", {v.version}}}}}},
                                   {"max_batch_size", batched ? options_.max_batch_size : 0},
                                   {"input", in},

@@ -31,6 +31,7 @@
 #include "registry/sqlite_database.h"
 #include "registry/sqlite_deployment_store.h"
 #include "runtime/onnx/onnx_backend.h"
+#include "runtime/optional_backends.h"
 #include "registry/sqlite_registry.h"
 #include "registry/sqlite_token_store.h"
 #include "storage/local_artifact_store.h"
@@ -362,6 +363,16 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const ServerConfig& confi
   HS_ASSIGN_OR_RETURN(auto onnx, runtime::OnnxBackend::Create());
   log::Info("inference backend ready", {{"framework", "onnx"}, {"version", onnx->version()}});
   c->backends.Register(std::move(onnx));
+  for (const runtime::OptionalBackend& b : runtime::RegisterOptionalBackends(&c->backends)) {
+    if (!b.built) {
+      log::Info("inference backend not in this build", {{"framework", b.framework}});
+    } else if (!b.status.ok()) {
+      log::Error("inference backend failed to start; its versions cannot be deployed",
+                 {{"framework", b.framework}, {"error", std::string(b.status.message())}});
+    } else {
+      log::Info("inference backend ready", {{"framework", b.framework}, {"version", b.version}});
+    }
+  }
   serving::ModelManager::Options mo;
   mo.cache_dir = config.data_dir + "/cache";
   mo.warmup_runs = config.warmup_runs;
