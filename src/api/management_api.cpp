@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/names.h"
 #include "common/status.h"
+#include "runtime/artifact_format.h"
 
 namespace hotswap::api {
 
@@ -180,7 +181,10 @@ class UploadConsumer final : public http::BodyConsumer {
   }
 
   absl::Status PartData(std::string_view d) {
-    if (current_ == Part::kArtifact) return writer_->Write(d);
+    if (current_ == Part::kArtifact) {
+      sniffer_.Feed(d);
+      return writer_->Write(d);
+    }
     if (current_ == Part::kMetadata) {
       if (static_cast<int64_t>(metadata_.size() + d.size()) > api_->options_.max_metadata_bytes) {
         return absl::ResourceExhaustedError(absl::StrCat(
@@ -269,6 +273,8 @@ class UploadConsumer final : public http::BodyConsumer {
           "missing the 'metadata' part (JSON with at least \"framework\")");
     }
     HS_ASSIGN_OR_RETURN(registry::NewVersion nv, ParseMetadata());
+    // A declared framework the artifact plainly is not: refused now, not at deploy.
+    HS_RETURN_IF_ERROR(runtime::CheckDeclaredFramework(nv.framework, sniffer_.Finish()));
     if (nv.version > 0) {
       auto existing = api_->registry_->GetVersion(model_, nv.version);
       if (existing.ok()) {
@@ -312,6 +318,7 @@ class UploadConsumer final : public http::BodyConsumer {
   std::optional<std::string> expected_sha256_;
   std::string principal_;
   std::unique_ptr<storage::ArtifactWriter> writer_;
+  runtime::ArtifactSniffer sniffer_;  // which framework the artifact is (bounded memory)
   http::MultipartParser parser_;
   Part current_ = Part::kNone;
   std::string metadata_;
