@@ -1,14 +1,30 @@
 // Management REST API tests: real HTTP against a server started in-process on port 0 with a
 // temp data dir. Bad-input tests check the status code, the error body and that nothing changed.
+//
+// The same tests run twice: api_test with the registry on SQLite (the default), and api_pg_test
+// (built with HOTSWAP_API_TEST_REGISTRY="postgresql") with every server's registry in a fresh
+// database of a real PostgreSQL server (registry/postgres/pg_test_server.h; under ctest the one
+// the postgres_server fixture starts).
 #include <gtest/gtest.h>
-
-#include <filesystem>
-#include <set>
-#include <fstream>
 #include <unistd.h>
 
+#include <cctype>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <set>
+#include <stdexcept>
+#include <string_view>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "common/sha256.h"
+#include "registry/postgres/pg_test_server.h"
 #include "tests/test_util.h"
+
+#ifndef HOTSWAP_API_TEST_REGISTRY
+#define HOTSWAP_API_TEST_REGISTRY "sqlite"
+#endif
 
 namespace hotswap {
 namespace {
@@ -21,6 +37,42 @@ using testing_util::RawHttp;
 using testing_util::TestServer;
 
 const std::string kArtifact = std::string("ONNX\0fake-model-bytes\r\n--not-a-boundary", 40);
+
+constexpr bool kOnPostgres = std::string_view(HOTSWAP_API_TEST_REGISTRY) == "postgresql";
+
+// `config` with the registry this binary tests: unchanged on SQLite (the server's data dir); on
+// PostgreSQL a new database for each server a test starts, named after the test (at most 63
+// characters, PostgreSQL's limit: long names keep a prefix and a hash of the whole name).
+server::ServerConfig OnTestRegistry(server::ServerConfig config = {}) {
+  if (!kOnPostgres) return config;
+  static int servers = 0;  // numbers the servers of one test (and of one process)
+  const ::testing::TestInfo* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  const std::string full =
+      info == nullptr ? "no_test" : absl::StrCat(info->test_suite_name(), "_", info->name());
+  std::string name = "api_";
+  for (char c : full) name += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (name.size() > 50) {
+    name = absl::StrFormat("%s_%08x", name.substr(0, 41),
+                           static_cast<uint32_t>(std::hash<std::string>{}(name)));
+  }
+  absl::StrAppend(&name, "_", ++servers);
+  auto pg = registry::testing::PgTestServer::Shared();
+  if (!pg.ok()) {
+    throw std::runtime_error(
+        absl::StrCat("cannot start PostgreSQL for the test: ", pg.status().ToString()));
+  }
+  if (absl::Status s = (*pg)->CreateDatabase(name); !s.ok()) throw std::runtime_error(s.ToString());
+  config.registry_url = absl::StrCat("postgresql://hotswap@127.0.0.1:", (*pg)->port(), "/", name);
+  return config;
+}
+
+// Stops the PostgreSQL server this binary started itself (none under ctest's fixture).
+class PgEnvironment : public ::testing::Environment {
+ public:
+  void TearDown() override { registry::testing::PgTestServer::StopShared(); }
+};
+const auto* const kPgEnvironment =
+    kOnPostgres ? ::testing::AddGlobalTestEnvironment(new PgEnvironment) : nullptr;
 
 // Asserts the management error shape and returns the code.
 std::string ErrorCode(const HttpResult& r) {
@@ -57,7 +109,7 @@ class ApiTest : public ::testing::Test {
     HttpResult r = s_.Call("GET", "/api/v1/models");
     return static_cast<int>(r.json()["models"].size());
   }
-  TestServer s_;
+  TestServer s_{OnTestRegistry()};
 };
 
 TEST_F(ApiTest, HealthEndpointsNeedNoToken) {
@@ -585,7 +637,7 @@ TEST_F(ApiTest, ClientDisconnectMidUploadRegistersNothingAndLeavesNoTempFile) {
 TEST_F(ApiTest, ArtifactOverTheLimitIs413AndLeavesNothing) {
   server::ServerConfig cfg;
   cfg.max_artifact_bytes = 1000;
-  TestServer small(cfg);
+  TestServer small(OnTestRegistry(cfg));
   ASSERT_EQ(small.Call("POST", "/api/v1/models", {{"name", "iris"}}).status, 201);
   HttpResult r = small.Upload("iris", {{"framework", "onnx"}}, std::string(5000, 'q'));
   EXPECT_EQ(r.status, 413);
@@ -598,7 +650,7 @@ TEST_F(ApiTest, ArtifactOverTheLimitIs413AndLeavesNothing) {
 TEST_F(ApiTest, ArtifactStreamedOverTheLimitWithoutContentLengthIs413) {
   server::ServerConfig cfg;
   cfg.max_artifact_bytes = 1000;
-  TestServer small(cfg);
+  TestServer small(OnTestRegistry(cfg));
   ASSERT_EQ(small.Call("POST", "/api/v1/models", {{"name", "iris"}}).status, 201);
   Multipart mp;
   mp.Field("metadata", R"({"framework":"onnx"})").File("artifact", "m", std::string(5000, 'q'));
@@ -676,7 +728,7 @@ TEST(OpenApiTest, DocumentListsExactlyTheServersRoutes) {
       documented.insert(upper + " " + path);
     }
   }
-  testing_util::TestServer s;
+  testing_util::TestServer s(OnTestRegistry());
   std::set<std::string> served;
   for (const auto& r : s.server().routes()) served.insert(r.method + " " + r.pattern);
   EXPECT_EQ(documented, served);
