@@ -30,7 +30,10 @@ HttpResponse HttpResponse::Json(int status, const nlohmann::json& body) {
 }
 
 HttpResponse HttpResponse::Error(const absl::Status& status) {
-  return Error(HttpStatusFor(status.code()), StatusCodeName(status.code()), ToStd(status.message()));
+  HttpResponse r =
+      Error(HttpStatusFor(status.code()), StatusCodeName(status.code()), ToStd(status.message()));
+  if (absl::IsUnavailable(status)) r.headers.emplace_back("Retry-After", "1");
+  return r;
 }
 
 HttpResponse HttpResponse::Error(int http_status, std::string_view code,

@@ -55,7 +55,8 @@ struct HttpResponse {
   int64_t stream_size = -1;  // -1 = unknown (chunked)
 
   static HttpResponse Json(int status, const nlohmann::json& body);
-  // Management style: {"error": {"code": "not_found", "message": "..."}} with the mapped status.
+  // Management style: {"error": {"code": "not_found", "message": "..."}} with the mapped status;
+  // Unavailable (503, e.g. the registry database is restarting) also gets "Retry-After: 1".
   static HttpResponse Error(const absl::Status& status);
   static HttpResponse Error(int http_status, std::string_view code, std::string_view message);
   // KServe V2 style: {"error": "..."}.

@@ -23,9 +23,19 @@ absl::Status Unavailable(std::string_view message) {
   return absl::UnavailableError(absl::StrCat("registry database unavailable: ", ToAbsl(message)));
 }
 
+// libpq's message on one line (it continues lines with "\n\t"), without trailing whitespace.
 std::string Trimmed(const char* message) {
   if (message == nullptr) return "unknown error";
-  return std::string(absl::StripTrailingAsciiWhitespace(message));
+  std::string out;
+  for (char c : absl::StripTrailingAsciiWhitespace(message)) {
+    const bool space = c == '\n' || c == '\t' || c == ' ';
+    if (!space) {
+      out += c;
+    } else if (out.empty() || out.back() != ' ') {
+      out += ' ';
+    }
+  }
+  return out;
 }
 
 bool IsRetryableSqlState(std::string_view s) {
@@ -294,8 +304,12 @@ absl::StatusOr<PGconn*> PgDatabase::Connect() {
   if (PQstatus(conn) != CONNECTION_OK) {
     std::string message = Trimmed(PQerrorMessage(conn));
     PQfinish(conn);
+    if (reachable_.exchange(false)) {
+      log::Warn("registry database unreachable", {{"detail", message}});
+    }
     return Unavailable(message);
   }
+  if (!reachable_.exchange(true)) log::Info("registry database reachable again");
   PQsetNoticeProcessor(conn, &IgnoreNotice, nullptr);
   return conn;
 }

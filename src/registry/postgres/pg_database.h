@@ -33,6 +33,7 @@
 //   }));
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -159,6 +160,9 @@ class PgDatabase {
                        const std::function<absl::Status(PgTransaction&)>& body, bool* retryable);
 
   const Options options_;
+  // False from a failed connection attempt to the next successful one: the change is logged
+  // once each way (a warning when the server goes away, a note when it is back).
+  std::atomic<bool> reachable_{true};
   absl::Mutex mu_;
   std::vector<pg_conn*> idle_ ABSL_GUARDED_BY(mu_);
   int in_use_ ABSL_GUARDED_BY(mu_) = 0;

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <barrier>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -223,7 +224,29 @@ TEST(PostgresRegistryTest, DroppedConnectionsAreReplacedWithoutAnError) {
   HS_EXPECT_OK(registry->GetModel("iris").status());
 }
 
+// Log lines captured by UnavailableWhileServerIsDownAndWorksAfterRestart.
+std::mutex captured_mu;
+std::vector<std::string> captured_lines;
+void CaptureLine(const std::string& line) {
+  std::lock_guard<std::mutex> lock(captured_mu);
+  captured_lines.push_back(line);
+}
+int CapturedLinesWith(const std::string& text) {
+  std::lock_guard<std::mutex> lock(captured_mu);
+  int n = 0;
+  for (const std::string& line : captured_lines) n += line.find(text) != std::string::npos;
+  return n;
+}
+
 TEST(PostgresRegistryTest, UnavailableWhileServerIsDownAndWorksAfterRestart) {
+  log::SetSink(&CaptureLine);
+  log::SetLevel(log::Level::kInfo);
+  struct RestoreLog {
+    ~RestoreLog() {
+      log::SetSink(nullptr);
+      log::SetLevel(log::Level::kWarn);
+    }
+  } restore_log;
   // Its own server: stopping the shared one would disturb other tests.
   HS_ASSERT_OK_AND_ASSIGN(std::unique_ptr<PgTestServer> server, PgTestServer::Start());
   HS_ASSERT_OK(server->CreateDatabase("restart"));
@@ -248,6 +271,9 @@ TEST(PostgresRegistryTest, UnavailableWhileServerIsDownAndWorksAfterRestart) {
   EXPECT_EQ(model.name, "iris");
   HS_ASSERT_OK_AND_ASSIGN(domain::ModelVersion v, registry->CreateVersion(Version("iris", 0)));
   EXPECT_EQ(v.version, 2);  // nothing was half-written while the server was down
+  // The outage is logged once when it starts and once when it ends, not for every request.
+  EXPECT_EQ(CapturedLinesWith(R"("level":"warn","msg":"registry database unreachable)"), 1);
+  EXPECT_EQ(CapturedLinesWith("registry database reachable again"), 1);
 }
 
 }  // namespace
