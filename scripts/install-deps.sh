@@ -150,6 +150,59 @@ if [ "$(cat "$py_stamp" 2>/dev/null || true)" != "$py_want" ]; then
   echo "$py_want" >"$py_stamp"
 fi
 
+# --- TensorFlow (the tensorflow backend's engine) -----------------------------------------------
+# tensorflow-cpu from PyPI into the project venv (pinned in tests/models/requirements-tensorflow.txt,
+# with models/requirements.txt as constraints; about 1 GB unpacked). Its wheel carries TensorFlow's
+# C API (TF_LoadSessionFromSavedModel etc. live in tensorflow/libtensorflow_cc.so.2) and its
+# headers (tensorflow/include); .deps/tensorflow/{include,lib} link to them, where CMake looks
+# (-DTENSORFLOW_ROOT=DIR overrides). A probe compiles against the headers, opens the library the
+# way the backend does (dlopen, RTLD_LOCAL | RTLD_DEEPBIND) and calls TF_Version().
+tf_req="$here/tests/models/requirements-tensorflow.txt"
+tf_stamp="$venv/.tensorflow-requirements.sha256"
+tf_want="$(cat "$py_req" "$tf_req" | sha256sum | cut -d' ' -f1)"
+tf_root="$here/.deps/tensorflow"
+if [ "$(cat "$tf_stamp" 2>/dev/null || true)" != "$tf_want" ] || [ ! -e "$tf_root/lib/libtensorflow_cc.so.2" ]; then
+  echo "install-deps: installing tensorflow-cpu into $venv (tests/models/requirements-tensorflow.txt)" >&2
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check -c "$py_req" -r "$tf_req"
+  tf_pkg="$("$venv/bin/python" -c 'import importlib.util, os; print(os.path.dirname(importlib.util.find_spec("tensorflow").origin))')"
+  [ -f "$tf_pkg/libtensorflow_cc.so.2" ] && [ -f "$tf_pkg/include/tensorflow/c/c_api.h" ] || {
+    echo "install-deps: $tf_pkg has no libtensorflow_cc.so.2 or C API headers" >&2
+    exit 1
+  }
+  rm -rf "$tf_root"
+  mkdir -p "$tf_root/lib" "$tf_root/include"
+  # Only what tensorflow/c/c_api.h includes: the wheel's include/ also holds TensorFlow's own
+  # Abseil, which must not shadow Debian's.
+  for d in tensorflow tsl xla; do ln -s "$tf_pkg/include/$d" "$tf_root/include/$d"; done
+  ln -s "$tf_pkg/libtensorflow_cc.so.2" "$tf_root/lib/libtensorflow_cc.so.2"
+  ln -s "$tf_pkg/libtensorflow_framework.so.2" "$tf_root/lib/libtensorflow_framework.so.2"
+  probe_dir="$(mktemp -d)"
+  cat >"$probe_dir/probe.c" <<'EOF2'
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdio.h>
+#include "tensorflow/c/c_api.h"
+int main(int argc, char** argv) {
+  void* h = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+  if (!h) { printf("dlopen: %s\n", dlerror()); return 1; }
+  const char* (*version)(void) = (const char* (*)(void))dlsym(h, "TF_Version");
+  void* load = dlsym(h, "TF_LoadSessionFromSavedModel");
+  if (!version || !load) { printf("no C API symbols\n"); return 1; }
+  printf("TensorFlow C API %s\n", version());
+  return argc > 2;
+}
+EOF2
+  gcc -o "$probe_dir/probe" "$probe_dir/probe.c" -I"$tf_root/include" -ldl
+  tf_probe="$("$probe_dir/probe" "$tf_root/lib/libtensorflow_cc.so.2")" || {
+    echo "install-deps: TensorFlow's C API is not usable: $tf_probe" >&2
+    exit 1
+  }
+  rm -rf "$probe_dir"
+  echo "$tf_probe" >"$tf_root/VERSIONS"
+  echo "$tf_want" >"$tf_stamp"
+  echo "install-deps: TensorFlow ready: $tf_probe" >&2
+fi
+
 # --- MinIO (a real S3 server for the S3 tests) ---------------------------------------------------
 # Built from the Go module proxy with the machine's Go toolchain into .deps/bin/minio (about three
 # minutes the first time; the Go build cache makes later builds fast). MinIO publishes no semver

@@ -34,6 +34,9 @@ std::string Xgb(const std::string& name) { return ReadAll(std::string(HOTSWAP_XG
 std::string Torch(const std::string& name) {
   return ReadAll(std::string(HOTSWAP_TORCHSCRIPT_MODELS_DIR) + "/" + name);
 }
+// Empty when this build has no TensorFlow backend.
+std::string TfDir() { return HOTSWAP_TENSORFLOW_MODELS_DIR; }
+std::string Tf(const std::string& name) { return ReadAll(TfDir() + "/" + name); }
 json Case(const std::string& dir, const std::string& id) {
   const json references = json::parse(ReadAll(dir + "/references.json"));
   for (const json& c : references["cases"]) {
@@ -197,6 +200,26 @@ TEST_F(BackendsServingTest, TorchScriptVersionServesPyTorchOutputsAndNeedsItsSch
   EXPECT_EQ(config["backend"], "pytorch");
 }
 
+TEST_F(BackendsServingTest, TensorflowSavedModelTarServesPythonOutputs) {
+  if (TfDir().empty()) GTEST_SKIP() << "no TensorFlow backend in this build";
+  CreateModel("tf");
+  HttpResult refused = s_.Upload("tf", {{"framework", "onnx"}}, Tf("mlp.tar"));
+  EXPECT_EQ(refused.status, 400);
+  EXPECT_NE(refused.body.find("declare \\\"framework\\\": \\\"tensorflow\\\""), std::string::npos)
+      << refused.body;
+  EXPECT_EQ(s_.Upload("tf", {{"framework", "tensorflow"}}, Tf("no_saved_model.tar")).status, 400);
+  int64_t v = Register("tf", Tf("mlp.tar.gz"), {{"framework", "tensorflow"}});
+  json d = Deploy("tf", v);
+  ASSERT_EQ(d["state"], "succeeded") << d.dump();
+  ExpectCase("tf", Case(TfDir(), "mlp_b64"), 1e-5);
+  json meta = s_.Call("GET", "/v2/models/tf").json();
+  EXPECT_EQ(meta["platform"], "tensorflow_savedmodel");
+  EXPECT_EQ(meta["inputs"][0]["shape"], json({-1, 4}));
+  json v2 = s_.Call("GET", "/v2").json();
+  EXPECT_NE(std::find(v2["extensions"].begin(), v2["extensions"].end(), "hotswap_backend_tensorflow"),
+            v2["extensions"].end());
+}
+
 TEST_F(BackendsServingTest, HotSwapFromOnnxToTorchScriptUnderLoadFailsNoRequest) {
   ASSERT_EQ(Register("mlp", Torch("mlp.onnx"), {{"framework", "onnx"}}), 1);
   ASSERT_EQ(Register("mlp", Torch("mlp_script.pt"),
@@ -250,6 +273,7 @@ TEST_F(BackendsServingTest, HotSwapFromOnnxToTorchScriptUnderLoadFailsNoRequest)
             << " on TorchScript across 11 swaps\n";
 }
 
+// ONNX, TorchScript, XGBoost and (when built) TensorFlow versions of one endpoint in turn.
 TEST_F(BackendsServingTest, MemoryStaysFlatOverSwapsBetweenEngines) {
   ASSERT_EQ(Register("mlp", Torch("mlp.onnx"), {{"framework", "onnx"}}), 1);
   ASSERT_EQ(Register("mlp", Torch("mlp_script.pt"),
@@ -259,9 +283,14 @@ TEST_F(BackendsServingTest, MemoryStaysFlatOverSwapsBetweenEngines) {
   const std::string torch_body = json({{"inputs", Case(HOTSWAP_TORCHSCRIPT_MODELS_DIR,
                                                        "mlp_script_b1")["inputs"]}})
                                      .dump();
+  int engines = 3;
+  if (!TfDir().empty()) {
+    ASSERT_EQ(Register("mlp", Tf("mlp.tar"), {{"framework", "tensorflow"}}), 4);
+    engines = 4;
+  }
   int64_t rss_30 = 0;
   for (int i = 1; i <= 150; ++i) {
-    const int v = i % 3 + 1;
+    const int v = i % engines + 1;
     ASSERT_EQ(Deploy("mlp", v)["state"], "succeeded") << "swap " << i;
     if (v != 3) {
       ASSERT_EQ(Infer("mlp", torch_body).status, 200);
