@@ -14,9 +14,13 @@ python3 - "$build_dir/compile_commands.json" "$clang" "$(pwd)" <<'PY'
 import json, shlex, subprocess, sys, os
 from concurrent.futures import ThreadPoolExecutor
 db, clang, root = sys.argv[1], sys.argv[2], sys.argv[3]
+# A source that says "check-thread-safety: skip" (with its reason) is left out: LibTorch 1.13's
+# headers do not compile under clang 14 in C++20 mode (libstdc++'s constexpr vector meets an
+# incomplete c10::IValue), so src/runtime/torch/torch_backend.cpp holds no annotations to check.
 entries = [e for e in json.load(open(db))
            if e["file"].startswith(os.path.join(root, "src") + "/")
-           and not e["file"].endswith("_test.cpp")]
+           and not e["file"].endswith("_test.cpp")
+           and "check-thread-safety: skip" not in open(e["file"], errors="replace").read()]
 def cmd_for(e):
     args = shlex.split(e["command"])[1:]
     out, skip = [clang], False
