@@ -2,6 +2,11 @@
 // when CMake found its engine; see docs/backends.md), registered by name at start-up. ONNX
 // Runtime, always built, is registered by the server itself.
 //
+// Engines are loaded lazily where they are heavy: TorchScript's backend lives in its own shared
+// library (libhotswap_torchscript.so, found through $HOTSWAP_BACKEND_DIR, ../lib beside the
+// binary, or the build tree) that is opened at the first TorchScript load, and TensorFlow's
+// library is opened at the first TensorFlow load. A server that serves neither never maps them.
+//
 // Stateless; call once at start-up, before the registry is shared (BackendRegistry is read-only
 // afterwards).
 #pragma once

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -49,10 +50,16 @@ struct TfApi {
   std::string library;
 };
 
+std::string LibraryPath() {
+  const char* from_env = std::getenv("HOTSWAP_TENSORFLOW_LIBRARY");
+  return from_env != nullptr ? from_env : HOTSWAP_TENSORFLOW_LIBRARY;
+}
+
+std::atomic<bool> g_opened{false};
+
 absl::StatusOr<const TfApi*> OpenTensorflow() {
   if (std::getenv("TF_CPP_MIN_LOG_LEVEL") == nullptr) setenv("TF_CPP_MIN_LOG_LEVEL", "2", 0);
-  const char* from_env = std::getenv("HOTSWAP_TENSORFLOW_LIBRARY");
-  const std::string library = from_env != nullptr ? from_env : HOTSWAP_TENSORFLOW_LIBRARY;
+  const std::string library = LibraryPath();
   // Local and deep-bound: TensorFlow's own protobuf/Abseil stay private to it (see the header).
   void* handle = dlopen(library.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
   if (handle == nullptr) {
@@ -71,6 +78,7 @@ absl::StatusOr<const TfApi*> OpenTensorflow() {
   HS_TF_FUNCTIONS(HS_TF_RESOLVE)
 #undef HS_TF_RESOLVE
   api->version = api->TF_Version();
+  g_opened.store(true);
   return api.release();  // the library stays loaded until exit
 }
 
@@ -454,13 +462,21 @@ class TempDir {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<TensorflowBackend>> TensorflowBackend::Create() {
-  HS_RETURN_IF_ERROR(Api().status());
+  // The library (~800 MB mapped, ~300 MB resident) is opened at the first load, not here.
+  const std::string library = LibraryPath();
+  if (::access(library.c_str(), R_OK) != 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("TensorFlow's library ", library, " is missing or unreadable"));
+  }
   return std::unique_ptr<TensorflowBackend>(new TensorflowBackend());
 }
 
 std::string TensorflowBackend::version() const {
-  auto api = Api();
-  return api.ok() ? absl::StrCat("tensorflow ", (*api)->version) : "tensorflow";
+  if (g_opened.load()) {
+    auto api = Api();
+    if (api.ok()) return absl::StrCat("tensorflow ", (*api)->version);
+  }
+  return absl::StrCat("tensorflow ", HOTSWAP_TENSORFLOW_VERSION);  // what CMake found
 }
 
 absl::StatusOr<std::unique_ptr<LoadedModel>> TensorflowBackend::Load(

@@ -16,7 +16,8 @@
 //
 // Engine: libtensorflow_cc.so.2 from the tensorflow-cpu wheel (installed by
 // scripts/install-deps.sh into the project venv), opened with dlopen(RTLD_LOCAL | RTLD_DEEPBIND)
-// at Create() — from the path CMake found, or $HOTSWAP_TENSORFLOW_LIBRARY. It is not linked:
+// at the first Load() — from the path CMake found, or $HOTSWAP_TENSORFLOW_LIBRARY — so a server
+// that serves no TensorFlow model never maps it (~300 MB resident once opened). It is not linked:
 // TensorFlow carries its own protobuf and Abseil and exports their symbols, which must not bind
 // to (or be bound by) the Debian protobuf that LibTorch and ONNX load in the same process.
 // TF_CPP_MIN_LOG_LEVEL defaults to 2 (warnings and above).
@@ -45,11 +46,13 @@ namespace hotswap::runtime {
 
 class TensorflowBackend : public Backend {
  public:
-  // FailedPrecondition when TensorFlow's library cannot be opened or lacks the C API.
+  // FailedPrecondition when TensorFlow's library is missing (whether it opens and has the C API
+  // is known at the first Load()).
   static absl::StatusOr<std::unique_ptr<TensorflowBackend>> Create();
 
   std::string_view framework() const override { return "tensorflow"; }
-  std::string version() const override;  // "tensorflow 2.21.0"
+  // "tensorflow 2.21.0": the opened library's TF_Version(), or before that the version CMake found.
+  std::string version() const override;
   absl::StatusOr<std::unique_ptr<LoadedModel>> Load(const std::string& artifact_path,
                                                     const LoadOptions& options) override;
 
