@@ -14,6 +14,7 @@
 #include "gtest/gtest.h"
 #include "runtime/backend_test_util.h"
 #include "runtime/process_memory.h"
+#include "runtime/tensorflow/saved_model_archive.h"
 
 namespace hotswap::runtime {
 namespace {
@@ -154,6 +155,33 @@ TEST_F(TensorflowBackendTest, CorruptEmptyMissingAndOtherFrameworksFilesAreRefus
     EXPECT_THAT(s.message(), HasSubstr("ONNX"));
   }
   ExpectNoExtractionLeft();
+}
+
+TEST_F(TensorflowBackendTest, ExtractionRefusesEntriesThatLeaveTheDirectoryAndLinks) {
+  // Tars written with Python's tarfile: one with "../escape.txt", one with a symlink.
+  const std::string script = absl::StrCat(
+      "import io, tarfile\n"
+      "def tar(path, info, data=b''):\n"
+      "    with tarfile.open(path, 'w') as t:\n"
+      "        good = tarfile.TarInfo('saved_model.pb'); good.size = 1\n"
+      "        t.addfile(good, io.BytesIO(b'x'))\n"
+      "        info.size = len(data); t.addfile(info, io.BytesIO(data))\n"
+      "tar('", (dir_ / "escape.tar").string(), "', tarfile.TarInfo('../escape.txt'), b'bad')\n"
+      "link = tarfile.TarInfo('variables'); link.type = tarfile.SYMTYPE; link.linkname = '/etc'\n"
+      "tar('", (dir_ / "link.tar").string(), "', link)\n");
+  std::ofstream(dir_ / "make.py") << script;
+  ASSERT_EQ(std::system(("python3 " + (dir_ / "make.py").string()).c_str()), 0);
+  for (const char* name : {"escape.tar", "link.tar"}) {
+    const fs::path out = dir_ / (std::string(name) + ".d");
+    fs::create_directories(out);
+    int64_t bytes = 0;
+    absl::Status s = ExtractTar((dir_ / name).string(), out.string(), &bytes);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << name << ": " << s;
+    EXPECT_FALSE(fs::exists(dir_ / "escape.txt"));
+    EXPECT_FALSE(fs::is_symlink(out / "variables"));
+    fs::remove_all(out);
+  }
+  fs::remove(dir_ / "make.py");
 }
 
 TEST_F(TensorflowBackendTest, ConcurrentRunsGiveTheSerialResult) {
