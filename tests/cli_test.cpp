@@ -166,6 +166,52 @@ TEST_F(CliTest, DeployWaitsForTheOutcomeAndEndpointsShowWhatServes) {
   EXPECT_EQ(Run({"endpoint", "undeploy", "iris"}).code, 1);
 }
 
+TEST_F(CliTest, CanaryFromTheCommandLineWithStatusPromoteAndAbort) {
+  ASSERT_EQ(Run({"model", "register", "iris"}).code, 0);
+  std::string model = std::string(HOTSWAP_DEMO_MODELS_DIR) + "/iris.onnx";
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(Run({"version", "upload", "iris", model}).code, 0);
+  ASSERT_EQ(Run({"deploy", "iris", "--version", "1"}).code, 0);
+  EXPECT_EQ(Run({"deploy", "iris", "--version", "2", "--strategy", "canary", "--steps", "ten"}).code,
+            2);
+  EXPECT_EQ(Run({"deploy", "iris", "--version", "2", "--strategy", "canary", "--analysis", "[1]"})
+                .code,
+            2);
+  CliResult d = Run({"deploy", "iris", "--version", "2", "--strategy", "canary", "--steps",
+                     "10:1h,40:1h", "--analysis", R"({"min_requests": 5})"});
+  ASSERT_EQ(d.code, 0) << d.err;
+  EXPECT_NE(d.out.find("progressing"), std::string::npos) << d.out;
+  EXPECT_NE(d.out.find("hotswap rollout status iris --watch"), std::string::npos) << d.out;
+  CliResult js = Run({"--json", "rollout", "status", "iris"});
+  ASSERT_EQ(js.code, 0) << js.err;
+  EXPECT_EQ(js.Json()["state"], "progressing");
+  EXPECT_EQ(js.Json()["step"], 1);
+  EXPECT_EQ(js.Json()["weights"]["candidate"], 10.0);
+  EXPECT_TRUE(js.Json()["decisions"].is_array());
+  EXPECT_EQ(js.Json()["rollout"]["spec"]["steps"][1]["duration_s"], 3600.0);
+  CliResult human = Run({"rollout", "status", "iris"});
+  EXPECT_NE(human.out.find("step 1/2, weights: stable 90%, candidate 10%"), std::string::npos)
+      << human.out;
+  CliResult next = Run({"rollout", "promote", "iris"});
+  ASSERT_EQ(next.code, 0) << next.err;
+  EXPECT_NE(next.out.find("step 2/2"), std::string::npos) << next.out;
+  CliResult full = Run({"--json", "rollout", "promote", "iris", "--full"});
+  ASSERT_EQ(full.code, 0) << full.err;
+  EXPECT_EQ(full.Json()["state"], "succeeded");
+  CliResult ended = Run({"rollout", "abort", "iris"});
+  EXPECT_EQ(ended.code, 1);
+  EXPECT_NE(ended.err.find("has ended"), std::string::npos) << ended.err;
+  // A second rollout, aborted by id.
+  CliResult second = Run({"--json", "deploy", "iris", "--version", "3", "--strategy", "canary"});
+  ASSERT_EQ(second.code, 0) << second.err;
+  std::string id = second.Json()["id"];
+  CliResult aborted = Run({"rollout", "abort", id});
+  ASSERT_EQ(aborted.code, 0) << aborted.err;
+  EXPECT_NE(aborted.out.find("aborted"), std::string::npos);
+  CliResult status = Run({"rollout", "status", id, "--watch"});  // ended: returns at once
+  EXPECT_NE(status.out.find("stable 100%, candidate 0%"), std::string::npos) << status.out;
+  EXPECT_EQ(Run({"rollout", "status", "nothing-here"}).code, 1);
+}
+
 TEST_F(CliTest, TokenCreateListRevoke) {
   CliResult c = Run({"--json", "token", "create", "--name", "ci", "--role", "viewer"});
   ASSERT_EQ(c.code, 0) << c.err;

@@ -176,12 +176,13 @@ std::vector<std::string> ListFiles(const std::string& dir) {
   return out;
 }
 
-TestServer::TestServer(server::ServerConfig config) : config_(std::move(config)) {
+TestServer::TestServer(server::ServerConfig config, Clock* clock)
+    : config_(std::move(config)), clock_(clock) {
   config_.data_dir = dir_.path() + "/data";
   config_.http_address = "127.0.0.1:0";
   config_.threads = 2;
   config_.log_level = "warn";
-  auto s = server::Server::Create(config_);
+  auto s = server::Server::Create(config_, clock_);
   if (!s.ok()) throw std::runtime_error(std::string(s.status().message()));
   server_ = *std::move(s);
   admin_ = server_->bootstrap_token();
@@ -196,7 +197,7 @@ TestServer::~TestServer() {
 void TestServer::Restart() {
   server_->Stop();
   server_.reset();
-  auto s = server::Server::Create(config_);
+  auto s = server::Server::Create(config_, clock_);
   if (!s.ok()) throw std::runtime_error(std::string(s.status().message()));
   server_ = *std::move(s);
   if (auto st = server_->Start(); !st.ok()) throw std::runtime_error(std::string(st.message()));

@@ -75,7 +75,7 @@ std::vector<std::string> ListFiles(const std::string& dir);
 // bootstrap admin token in `admin`.
 class TestServer {
  public:
-  explicit TestServer(server::ServerConfig config = {});
+  explicit TestServer(server::ServerConfig config = {}, Clock* clock = SystemClock::Get());
   ~TestServer();
   std::string Url(const std::string& path) const;
   // Request with the given token ("" = none) and JSON body (null = none).
@@ -97,6 +97,7 @@ class TestServer {
  private:
   TempDir dir_;
   server::ServerConfig config_;
+  Clock* clock_;
   std::unique_ptr<server::Server> server_;
   std::string admin_;
 };

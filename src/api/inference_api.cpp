@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "common/status.h"
 #include "runtime/validation.h"
+#include "serving/router.h"
 #include "serving/v2_codec.h"
 
 namespace hotswap::api {
@@ -19,6 +20,10 @@ using http::HttpResponse;
 using nlohmann::json;
 
 namespace {
+
+const char* VariantName(const serving::Endpoint& ep, const serving::ServedVersion* v) {
+  return v == ep.candidate.get() ? "candidate" : "stable";
+}
 
 double Seconds(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
@@ -123,6 +128,8 @@ void InferenceApi::RegisterRoutes(http::Router* router) {
   router->Add("POST", "/api/v1/deployments", "deploy", bind(&InferenceApi::CreateDeployment));
   router->Add("GET", "/api/v1/deployments", "read", bind(&InferenceApi::ListDeployments));
   router->Add("GET", "/api/v1/deployments/{id}", "read", bind(&InferenceApi::GetDeployment));
+  router->Add("POST", "/api/v1/deployments/{id}/{action}", "deploy",
+              bind(&InferenceApi::ControlDeployment));
   router->Add("GET", "/api/v1/endpoints", "read", bind(&InferenceApi::ListEndpoints));
   router->Add("DELETE", "/api/v1/endpoints/{endpoint}", "deploy",
               bind(&InferenceApi::DeleteEndpoint));
@@ -136,10 +143,13 @@ std::variant<std::shared_ptr<const serving::Endpoint>, HttpResponse> InferenceAp
     return HttpResponse::V2Error(404, absl::StrCat("model '", model, "' is not loaded"));
   }
   const std::string& version = req.Param("version");
-  if (!version.empty() && version != ep->primary->version_text) {
+  if (!version.empty() && version != ep->primary->version_text &&
+      (ep->candidate == nullptr || version != ep->candidate->version_text)) {
     return HttpResponse::V2Error(
         404, absl::StrCat("version ", version, " of model '", model,
-                          "' is not loaded (serving version ", ep->primary->version_text, ")"));
+                          "' is not loaded (serving version ", ep->primary->version_text,
+                          ep->candidate ? " and candidate " + ep->candidate->version_text : "",
+                          ")"));
   }
   return ep;
 }
@@ -149,7 +159,16 @@ HttpResponse InferenceApi::Infer(HttpRequest& req) {
   if (auto* r = std::get_if<HttpResponse>(&resolved)) return std::move(*r);
   std::shared_ptr<const serving::Endpoint> ep =
       std::get<std::shared_ptr<const serving::Endpoint>>(std::move(resolved));
-  const serving::ServedVersion& sv = *ep->primary;
+  // The variant is chosen once the request id is known (below); until then failures count on
+  // the variant the routing key alone would pick.
+  const serving::ServedVersion* svp = ep->primary.get();
+  bool routed = ep->candidate == nullptr;
+  auto route = [&](std::string_view request_id) {
+    if (routed) return;
+    routed = true;
+    svp = serving::ChooseVariant(*ep, req.Param("version"), req.Header("x-hotswap-variant"),
+                                 req.Header("x-hotswap-routing-key"), request_id);
+  };
 
   // Admission: a bounded number of requests per endpoint; beyond it a clear 503.
   if (ep->in_flight->fetch_add(1, std::memory_order_relaxed) >= options_.max_inflight_per_endpoint) {
@@ -167,8 +186,10 @@ HttpResponse InferenceApi::Infer(HttpRequest& req) {
   } release{ep->in_flight.get()};
 
   auto fail = [&](HttpResponse r) {
-    sv.metrics->RecordFailure(Seconds(req.arrival, std::chrono::steady_clock::now()));
-    r.headers.emplace_back("x-hotswap-model-version", sv.version_text);
+    route("");
+    svp->metrics->RecordFailure(Seconds(req.arrival, std::chrono::steady_clock::now()));
+    r.headers.emplace_back("x-hotswap-model-version", svp->version_text);
+    if (ep->candidate) r.headers.emplace_back("x-hotswap-variant", VariantName(*ep, svp));
     return r;
   };
 
@@ -183,6 +204,8 @@ HttpResponse InferenceApi::Infer(HttpRequest& req) {
   auto parsed = serving::ParseInferRequest(req.body, json_length);
   if (!parsed.ok()) return fail(V2(parsed.status()));
   serving::InferRequest& ir = *parsed;
+  route(ir.id);
+  const serving::ServedVersion& sv = *svp;
 
   std::vector<runtime::Tensor> inputs = std::move(ir.inputs);
   if (sv.preprocessor) {
@@ -219,6 +242,7 @@ HttpResponse InferenceApi::Infer(HttpRequest& req) {
   r.status = 200;
   r.body = std::move(enc.body);
   r.headers.emplace_back("x-hotswap-model-version", sv.version_text);
+  if (ep->candidate) r.headers.emplace_back("x-hotswap-variant", VariantName(*ep, svp));
   if (enc.json_length) {
     r.content_type = "application/octet-stream";
     r.headers.emplace_back("Inference-Header-Content-Length", std::to_string(*enc.json_length));
@@ -347,14 +371,20 @@ HttpResponse InferenceApi::CreateDeployment(HttpRequest& req) {
   if (j.is_discarded() || !j.is_object()) {
     return DeploymentError(absl::InvalidArgumentError("request body must be a JSON object"));
   }
-  static const std::set<std::string> kAllowed = {"model", "version", "alias", "endpoint", "strategy"};
+  static const std::set<std::string> kAllowed = {
+      "model", "version", "alias", "endpoint", "strategy", "steps", "analysis", "deadline_s",
+      "batches", "pause_s", "preview_s", "rollback_window_s"};
   for (const auto& item : j.items()) {
     if (!kAllowed.count(item.key())) {
       return DeploymentError(absl::InvalidArgumentError(absl::StrCat(
-          "unknown field '", item.key(), "'; allowed: alias, endpoint, model, strategy, version")));
+          "unknown field '", item.key(),
+          "'; allowed: alias, endpoint, model, strategy, version, and the rollout options steps, "
+          "analysis, deadline_s (canary), batches, pause_s (rolling), preview_s, "
+          "rollback_window_s (blue-green)")));
     }
   }
   serving::DeployRequest dr;
+  dr.options = j;
   dr.requested_by = req.principal;
   if (!j.contains("model") || !j["model"].is_string()) {
     return DeploymentError(absl::InvalidArgumentError("model: required string"));
@@ -384,6 +414,49 @@ HttpResponse InferenceApi::CreateDeployment(HttpRequest& req) {
   HttpResponse r = HttpResponse::Json(202, domain::ToJson(*d));
   r.headers.emplace_back("Location", "/api/v1/deployments/" + d->id);
   return r;
+}
+
+HttpResponse InferenceApi::ControlDeployment(HttpRequest& req) {
+  const std::string& id = req.Param("id");
+  const std::string& action = req.Param("action");
+  json body = json::object();
+  if (!req.body.empty()) {
+    body = json::parse(req.body, nullptr, false);
+    if (body.is_discarded() || !body.is_object()) {
+      return DeploymentError(absl::InvalidArgumentError("request body must be a JSON object"));
+    }
+  }
+  for (const auto& item : body.items()) {
+    if (!(action == "promote" && item.key() == "full")) {
+      return DeploymentError(absl::InvalidArgumentError(absl::StrCat(
+          "unknown field '", item.key(), "'", action == "promote" ? "; allowed: full" : "")));
+    }
+  }
+  if (body.contains("full") && !body["full"].is_boolean()) {
+    return DeploymentError(absl::InvalidArgumentError("full: expected true or false"));
+  }
+  absl::StatusOr<domain::Deployment> d;
+  if (action == "promote") {
+    d = deployments_->Promote(id, body.value("full", false), req.principal);
+  } else if (action == "pause") {
+    d = deployments_->Pause(id, req.principal);
+  } else if (action == "resume") {
+    d = deployments_->Resume(id, req.principal);
+  } else if (action == "abort") {
+    d = deployments_->Abort(id, req.principal);
+  } else if (action == "retry") {
+    d = deployments_->Retry(id, req.principal);
+  } else {
+    return DeploymentError(absl::NotFoundError(absl::StrCat(
+        "unknown action '", action, "' (promote, pause, resume, abort, retry)")));
+  }
+  if (!d.ok()) {
+    if (absl::IsAlreadyExists(d.status())) {
+      return HttpResponse::Error(409, "conflict", ToStd(d.status().message()));
+    }
+    return DeploymentError(d.status());
+  }
+  return HttpResponse::Json(action == "retry" ? 202 : 200, domain::ToJson(*d));
 }
 
 HttpResponse InferenceApi::ListDeployments(HttpRequest& req) {

@@ -59,6 +59,8 @@ class InferenceApi {
   http::HttpResponse CreateDeployment(http::HttpRequest& req);
   http::HttpResponse ListDeployments(http::HttpRequest& req);
   http::HttpResponse GetDeployment(http::HttpRequest& req);
+  // POST /api/v1/deployments/{id}/{promote|pause|resume|abort|retry}
+  http::HttpResponse ControlDeployment(http::HttpRequest& req);
   http::HttpResponse ListEndpoints(http::HttpRequest& req);
   http::HttpResponse DeleteEndpoint(http::HttpRequest& req);
 

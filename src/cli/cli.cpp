@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "cli/api_client.h"
 #include "server/server.h"
+#include "serving/rollout.h"
 
 namespace hotswap::cli {
 namespace {
@@ -482,13 +483,56 @@ int Cli::Run(int argc, const char* const* argv) {
   deploy->add_option("--version", d_version, "Version number (default: --alias, else the latest)");
   deploy->add_option("--alias", d_alias, "Deploy the version this alias points at");
   deploy->add_option("--endpoint", d_endpoint, "Endpoint name (default: the model name)");
-  deploy->add_option("--strategy", d_strategy, "Rollout strategy")->capture_default_str();
+  deploy->add_option("--strategy", d_strategy,
+                     "direct | canary | rolling | blue-green (progressive strategies roll the "
+                     "version out beside the serving one; see docs/rollouts.md)")
+      ->capture_default_str();
+  std::string d_steps, d_analysis;
+  double d_batches = 0, d_pause_s = -1, d_preview_s = -1, d_window_s = -1, d_deadline_s = 0;
+  deploy->add_option("--steps", d_steps,
+                     "canary steps WEIGHT%:DURATION, e.g. 5:60s,25:2m,50:2m (then promotion)");
+  deploy->add_option("--batches", d_batches, "rolling: equal traffic steps (default 4)");
+  deploy->add_option("--pause-s", d_pause_s, "rolling: seconds per batch (default 60)");
+  deploy->add_option("--preview-s", d_preview_s,
+                     "blue-green: seconds at 0% before the switch (default 0)");
+  deploy->add_option("--rollback-window-s", d_window_s,
+                     "blue-green: seconds blue stays warm after the switch (default 300)");
+  deploy->add_option("--analysis", d_analysis,
+                     "analysis options as JSON, e.g. '{\"max_error_rate\":0.02,"
+                     "\"max_p99_ms\":20,\"min_requests\":100}'");
+  deploy->add_option("--deadline-s", d_deadline_s, "whole rollout deadline in seconds");
   deploy->add_flag("--no-wait", d_no_wait, "Return once the deployment is accepted");
   deploy->callback([&] {
     json body{{"model", d_model}, {"strategy", d_strategy}};
     if (d_version > 0) body["version"] = d_version;
     if (!d_alias.empty()) body["alias"] = d_alias;
     if (!d_endpoint.empty()) body["endpoint"] = d_endpoint;
+    if (!d_steps.empty()) {
+      auto steps = serving::ParseStepList(d_steps);
+      if (!steps.ok()) {
+        err_ << "error: --steps: " << steps.status().message() << "\n";
+        rc = kExitUsage;
+        return;
+      }
+      body["steps"] = json::array();
+      for (const auto& st : *steps) {
+        body["steps"].push_back({{"weight", st.weight_bp / 100.0}, {"duration_s", st.duration_ms / 1000.0}});
+      }
+    }
+    if (!d_analysis.empty()) {
+      json a = json::parse(d_analysis, nullptr, false);
+      if (a.is_discarded() || !a.is_object()) {
+        err_ << "error: --analysis must be a JSON object\n";
+        rc = kExitUsage;
+        return;
+      }
+      body["analysis"] = a;
+    }
+    if (d_batches > 0) body["batches"] = d_batches;
+    if (d_pause_s >= 0) body["pause_s"] = d_pause_s;
+    if (d_preview_s >= 0) body["preview_s"] = d_preview_s;
+    if (d_window_s >= 0) body["rollback_window_s"] = d_window_s;
+    if (d_deadline_s > 0) body["deadline_s"] = d_deadline_s;
     auto r = Client().Call("POST", "/api/v1/deployments", &body);
     if (!r.ok()) { rc = Fail(r.status()); return; }
     json d = r->Json();
@@ -512,7 +556,104 @@ int Cli::Run(int argc, const char* const* argv) {
       out_ << "\n";
     });
     if (d.value("state", "") == "failed") rc = kExitRefused;
+    if (d.value("strategy", "direct") != "direct" && !d_no_wait && !g_.json) {
+      out_ << "follow it with: hotswap rollout status " << d.value("endpoint", "") << " --watch\n";
+    }
   });
+
+  // rollout
+  auto* rollout = app.add_subcommand("rollout", "Watch and steer progressive rollouts");
+  rollout->require_subcommand(1);
+  std::string r_target;
+  bool r_watch = false, r_full = false;
+  // The rollout named by an id ("dep-...") or the newest rollout of an endpoint.
+  auto find_rollout = [&](const std::string& target) -> absl::StatusOr<json> {
+    if (target.rfind("dep-", 0) == 0) {
+      auto r = Client().Call("GET", "/api/v1/deployments/" + UrlEncode(target));
+      if (!r.ok()) return r.status();
+      return r->Json();
+    }
+    auto r = Client().Call("GET", "/api/v1/deployments?limit=50&endpoint=" + UrlEncode(target));
+    if (!r.ok()) return r.status();
+    json list = r->Json();  // keep it alive while iterating
+    for (const json& d : list["deployments"]) {
+      if (d.value("strategy", "direct") != "direct") return d;
+    }
+    return absl::NotFoundError("endpoint '" + target + "' has no rollout (only direct deployments)");
+  };
+  auto print_rollout = [&](const json& d) {
+    json w = d.value("weights", json::object());
+    out_ << d.value("endpoint", "") << ": " << d.value("strategy", "") << " of "
+         << d.value("model_name", "") << " version " << d.value("version", 0) << " (stable "
+         << d.value("previous_version", 0) << ") — " << d.value("state", "") << "\n";
+    out_ << "  step " << d.value("step", 0) << "/" << d["rollout"].value("steps", 0)
+         << ", weights: stable " << w.value("stable", 0.0) << "%, candidate "
+         << w.value("candidate", 0.0) << "%\n";
+    if (!d.value("message", "").empty()) out_ << "  " << d.value("message", "") << "\n";
+    const json decisions = d.value("decisions", json::array());
+    for (auto it = decisions.rbegin(); it != decisions.rend(); ++it) {
+      if (!it->contains("analysis")) continue;
+      const json& a = (*it)["analysis"];
+      out_ << "  last analysis (" << it->value("at", "") << ", step " << it->value("step", 0)
+           << "): " << it->value("verdict", "") << " — " << it->value("reason", "") << "\n";
+      for (const char* side : {"candidate", "stable"}) {
+        const json& m = a[side];
+        out_ << "    " << side << ": " << m.value("requests", 0) << " requests, error rate "
+             << m.value("error_rate", 0.0) << ", p50 " << m.value("p50_ms", 0.0) << " ms, p99 "
+             << m.value("p99_ms", 0.0) << " ms\n";
+      }
+      break;
+    }
+  };
+  auto* r_status = rollout->add_subcommand("status", "Show a rollout: state, step, weights, decisions");
+  r_status->add_option("target", r_target, "Endpoint name or deployment id")->required();
+  r_status->add_flag("--watch", r_watch, "Refresh every second until the rollout ends");
+  r_status->callback([&] {
+    std::string last;
+    while (true) {
+      auto d = find_rollout(r_target);
+      if (!d.ok()) { rc = Fail(d.status()); return; }
+      std::string state = d->value("state", "");
+      bool ended = state == "succeeded" || state == "failed" || state == "aborted" ||
+                   state == "rolled_back";
+      std::string now = d->dump();
+      if (now != last) {
+        rc = PrintJsonOr(*d, [&] { print_rollout(*d); });
+        out_ << std::flush;
+        last = now;
+      }
+      if (!r_watch || ended) {
+        if (state == "failed" || state == "rolled_back") rc = kExitRefused;
+        return;
+      }
+      usleep(1000000);
+    }
+  });
+  for (const char* action : {"promote", "pause", "resume", "abort", "retry"}) {
+    std::string help = std::string(action) == "promote"
+                           ? "Go to the next step now (--full: promote at once)"
+                       : std::string(action) == "pause"  ? "Hold the current weights"
+                       : std::string(action) == "resume" ? "Continue a paused rollout"
+                       : std::string(action) == "abort"
+                           ? "Roll back: all traffic to the stable version"
+                           : "Start an ended (aborted, rolled back, failed) rollout again";
+    auto* sub = rollout->add_subcommand(action, help);
+    sub->add_option("target", r_target, "Endpoint name or deployment id")->required();
+    if (std::string(action) == "promote") sub->add_flag("--full", r_full, "Promote at once");
+    std::string act = action;
+    sub->callback([&, act] {
+      auto d = find_rollout(r_target);
+      if (!d.ok()) { rc = Fail(d.status()); return; }
+      json body = json::object();
+      if (act == "promote" && r_full) body["full"] = true;
+      auto r = Client().Call("POST",
+                             "/api/v1/deployments/" + UrlEncode(d->value("id", "")) + "/" + act,
+                             &body);
+      if (!r.ok()) { rc = Fail(r.status()); return; }
+      json j = r->Json();
+      rc = PrintJsonOr(j, [&] { print_rollout(j); });
+    });
+  }
 
   auto* endpoint = app.add_subcommand("endpoint", "What the server is serving");
   endpoint->require_subcommand(1);

@@ -506,6 +506,8 @@ absl::Status ReadDeployment(const Json& v, const std::string& path, Deployment* 
   HS_RETURN_IF_ERROR(r.Optional("previous_version", &ReadInt, &d.previous_version));
   HS_RETURN_IF_ERROR(r.Field("created_at", &ReadTimestamp, &d.created_at_ms));
   HS_RETURN_IF_ERROR(r.Field("updated_at", &ReadTimestamp, &d.updated_at_ms));
+  HS_RETURN_IF_ERROR(r.Field("rollout", &ReadVerbatim, &d.rollout));
+  if (!d.rollout.is_object()) return ParseError(Join(path, "rollout"), "expected an object");
   *out = std::move(d);
   return absl::OkStatus();
 }
@@ -830,6 +832,13 @@ Json ToJson(const Deployment& d) {
   if (d.previous_version) j["previous_version"] = *d.previous_version;
   j["created_at"] = FormatTimestamp(d.created_at_ms);
   j["updated_at"] = FormatTimestamp(d.updated_at_ms);
+  if (!d.rollout.empty()) {
+    j["rollout"] = d.rollout;
+    // The progress a client watches, at the top level too (`hotswap rollout status --json`).
+    for (const char* k : {"step", "weights", "decisions"}) {
+      if (d.rollout.contains(k)) j[k] = d.rollout[k];
+    }
+  }
   return j;
 }
 

@@ -158,6 +158,9 @@ struct Deployment {
   std::optional<int64_t> previous_version;  // the version the endpoint served before, if any
   int64_t created_at_ms = 0;
   int64_t updated_at_ms = 0;
+  // Strategies other than direct: the rollout's options ("spec") and progress ("step",
+  // "weights", "decisions", ...) as serving/rollout.h writes them; {} for direct deployments.
+  Json rollout = Json::object();
   bool operator==(const Deployment&) const = default;
 };
 std::vector<FieldError> Validate(const Deployment& d);

@@ -94,6 +94,8 @@ constexpr Migration kMigrations[] = {
     {.version = 1, .description = "models, versions, aliases", .sql = kCreateRegistryTables},
     {.version = 2, .description = "api tokens", .sql = kCreateTokenTable},
     {.version = 3, .description = "deployments", .sql = kCreateDeploymentTable},
+    {.version = 4, .description = "rollout state of deployments",
+     .sql = "ALTER TABLE deployments ADD COLUMN rollout TEXT NOT NULL DEFAULT '{}';"},
 };
 
 }  // namespace

@@ -294,7 +294,7 @@ inline absl::StatusOr<std::vector<auth::ApiToken>> ToTokens(std::vector<TokenRow
 
 inline constexpr absl::string_view kDeploymentColumns =
     "id, endpoint, model_name, version, strategy, state, message, previous_version, created_at, "
-    "updated_at";
+    "updated_at, rollout";
 
 template <typename Statement>  // columns in kDeploymentColumns order
 domain::Deployment ReadDeploymentRow(const Statement& st) {
@@ -309,6 +309,8 @@ domain::Deployment ReadDeploymentRow(const Statement& st) {
   d.previous_version = st.ColumnOptionalInt64(7);
   d.created_at_ms = st.ColumnInt64(8);
   d.updated_at_ms = st.ColumnInt64(9);
+  domain::Json rollout = domain::Json::parse(st.ColumnText(10), nullptr, false);
+  d.rollout = rollout.is_object() ? std::move(rollout) : domain::Json::object();
   return d;
 }
 

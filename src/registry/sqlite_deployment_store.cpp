@@ -32,7 +32,7 @@ absl::Status SqliteDeploymentStore::Insert(const domain::Deployment& d) {
   HS_RETURN_IF_ERROR(txn.status());
   HS_ASSIGN_OR_RETURN(Statement st,
                       txn.Prepare(absl::StrCat("INSERT INTO deployments (", rows::kDeploymentColumns,
-                                               ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")));
+                                               ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)")));
   st.BindText(1, d.id)
       .BindText(2, d.endpoint)
       .BindText(3, d.model_name)
@@ -42,7 +42,8 @@ absl::Status SqliteDeploymentStore::Insert(const domain::Deployment& d) {
       .BindText(7, d.message)
       .BindOptionalInt64(8, d.previous_version)
       .BindInt64(9, d.created_at_ms)
-      .BindInt64(10, d.updated_at_ms);
+      .BindInt64(10, d.updated_at_ms)
+      .BindText(11, d.rollout.dump());
   HS_RETURN_IF_ERROR(st.Run());
   return txn.Commit();
 }
@@ -52,9 +53,10 @@ absl::Status SqliteDeploymentStore::Update(const domain::Deployment& d) {
   HS_RETURN_IF_ERROR(txn.status());
   HS_ASSIGN_OR_RETURN(Statement st,
                       txn.Prepare("UPDATE deployments SET state = ?2, message = ?3, "
-                                  "previous_version = ?4, updated_at = ?5 WHERE id = ?1"));
+                                  "previous_version = ?4, updated_at = ?5, rollout = ?6 WHERE id = ?1"));
   st.BindText(1, d.id).BindText(2, d.state).BindText(3, d.message);
   st.BindOptionalInt64(4, d.previous_version).BindInt64(5, d.updated_at_ms);
+  st.BindText(6, d.rollout.dump());
   HS_RETURN_IF_ERROR(st.Run());
   if (txn.Changes() == 0) return absl::NotFoundError(absl::StrCat("deployment ", d.id, " not found"));
   return txn.Commit();

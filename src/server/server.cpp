@@ -430,6 +430,7 @@ absl::Status Server::Start() {
     if (n > 0) log::Info("endpoints restored", {{"count", n}});
     c->ready.store(true);
   });
+  c_->deployments->StartOrchestrator();
   log::Info("listening", {{"http", absl::StrCat(config_.http_address.substr(
                                                     0, config_.http_address.rfind(':')),
                                                 ":", c_->http->port())},
@@ -441,7 +442,8 @@ void Server::Stop() {
   if (!c_) return;
   if (c_->http) c_->http->Stop();
   if (c_->restorer.joinable()) c_->restorer.join();
-  if (c_->deployments) c_->deployments->WaitIdle();
+  if (c_->deployments) c_->deployments->StopOrchestrator();
+  if (c_->deployments) c_->deployments->WaitLoadsIdle();
 }
 
 bool Server::ready() const { return c_->ready.load(); }

@@ -23,16 +23,30 @@ absl::StatusOr<domain::Deployment> DeploymentService::Create(const DeployRequest
   HS_RETURN_IF_ERROR(ValidateName(request.model, "model"));
   std::string endpoint = request.endpoint.empty() ? request.model : request.endpoint;
   HS_RETURN_IF_ERROR(ValidateName(endpoint, "endpoint"));
-  if (request.strategy != "direct") {
-    if (request.strategy == "canary" || request.strategy == "blue-green" ||
-        request.strategy == "ab-test" || request.strategy == "shadow" ||
-        request.strategy == "rolling") {
+  bool progressive = request.strategy == "canary" || request.strategy == "blue-green" ||
+                     request.strategy == "rolling";
+  if (request.strategy != "direct" && !progressive) {
+    if (request.strategy == "ab-test" || request.strategy == "shadow") {
       return absl::UnimplementedError(absl::StrCat(
-          "strategy '", request.strategy, "' is not available yet; use 'direct'"));
+          "strategy '", request.strategy,
+          "' is not available yet; use direct, canary, rolling or blue-green"));
     }
     return absl::InvalidArgumentError(absl::StrCat(
         "strategy: '", request.strategy,
         "' is not one of direct, canary, blue-green, ab-test, shadow, rolling"));
+  }
+  if (!progressive) {
+    for (auto it = request.options.begin(); it != request.options.end(); ++it) {
+      if (it.key() != "model" && it.key() != "version" && it.key() != "alias" &&
+          it.key() != "endpoint" && it.key() != "strategy") {
+        return absl::InvalidArgumentError(absl::StrCat(
+            it.key(), ": not an option of the direct strategy (steps, analysis and the other "
+                      "rollout options need strategy canary, rolling or blue-green)"));
+      }
+    }
+  } else {
+    // Validate the options before anything else, so a bad request changes nothing.
+    HS_RETURN_IF_ERROR(ParseRolloutSpec(request.strategy, request.options).status());
   }
   HS_ASSIGN_OR_RETURN(domain::Model model, registry_->GetModel(request.model));
   domain::ModelVersion version;
@@ -57,6 +71,7 @@ absl::StatusOr<domain::Deployment> DeploymentService::Create(const DeployRequest
     }
     version = *last;
   }
+  if (progressive) return CreateRollout(request, model, version, endpoint);
   {
     absl::MutexLock lock(&mu_);
     if (in_progress_.count(endpoint)) {
@@ -83,8 +98,12 @@ absl::StatusOr<domain::Deployment> DeploymentService::Create(const DeployRequest
                                    {"model", d.model_name},
                                    {"version", static_cast<long long>(d.version)},
                                    {"by", request.requested_by}});
+  loads_in_flight_.fetch_add(1);
   manager_->DeployAsync(endpoint, d.model_name, d.version,
-                        [this, d](const absl::StatusOr<LoadReport>& r) { Finish(d, r); });
+                        [this, d](const absl::StatusOr<LoadReport>& r) {
+                          Finish(d, r);
+                          loads_in_flight_.fetch_sub(1);
+                        });
   return d;
 }
 
@@ -128,6 +147,14 @@ absl::StatusOr<std::vector<domain::Deployment>> DeploymentService::List(const st
 
 absl::Status DeploymentService::Undeploy(const std::string& endpoint,
                                          const std::string& requested_by) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (in_progress_.count(endpoint)) {
+      return absl::AlreadyExistsError(absl::StrCat(
+          "endpoint '", endpoint, "' has a deployment or rollout in progress; wait for it or "
+          "abort it first"));
+    }
+  }
   std::shared_ptr<const Endpoint> ep = manager_->Find(endpoint);
   HS_RETURN_IF_ERROR(manager_->Undeploy(endpoint));
   domain::Deployment d;
@@ -164,7 +191,12 @@ int DeploymentService::RestoreAll() {
                   {"error", std::string(r.status().message())}});
     }
   }
+  ResumeRollouts();
   return restored;
+}
+
+void DeploymentService::WaitLoadsIdle() {
+  while (loads_in_flight_.load() > 0) absl::SleepFor(absl::Milliseconds(5));
 }
 
 void DeploymentService::WaitIdle() {
@@ -175,6 +207,556 @@ void DeploymentService::WaitIdle() {
     }
     absl::SleepFor(absl::Milliseconds(5));
   }
+}
+
+// ---- Rollouts ------------------------------------------------------------------------------------
+
+struct DeploymentService::ActiveRollout {
+  domain::Deployment d;
+  RolloutSpec spec;
+  bool loaded = false;
+  size_t step = 0;
+  int64_t started_ms = 0;
+  int64_t step_started_ms = 0;
+  bool gate_waiting = false;  // a manual gate holds the rollout at the end of this step
+  int64_t next_look_requests = 0;  // interim analysis when the candidate has this many
+  std::string last_message;
+  VersionMetrics::Snapshot candidate_start, stable_start;
+  std::optional<WindowStats> stable_reference;
+};
+
+namespace {
+
+domain::Json Weights(int candidate_bp) {
+  return domain::Json{{"stable", (10000 - candidate_bp) / 100.0},
+                      {"candidate", candidate_bp / 100.0}};
+}
+
+}  // namespace
+
+DeploymentService::~DeploymentService() { StopOrchestrator(); }
+
+absl::StatusOr<domain::Deployment> DeploymentService::CreateRollout(
+    const DeployRequest& request, const domain::Model& model, const domain::ModelVersion& version,
+    const std::string& endpoint) {
+  HS_ASSIGN_OR_RETURN(RolloutSpec spec, ParseRolloutSpec(request.strategy, request.options));
+  std::shared_ptr<const Endpoint> ep = manager_->Find(endpoint);
+  if (ep == nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "endpoint '", endpoint, "' serves nothing yet: a ", request.strategy,
+        " rollout introduces a version beside a serving one; deploy the first version with "
+        "strategy direct"));
+  }
+  if (ep->primary->model_name == model.name && ep->primary->version == version.version) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "endpoint '", endpoint, "' already serves ", model.name, " version ", version.version));
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    if (in_progress_.count(endpoint)) {
+      return absl::AlreadyExistsError(absl::StrCat(
+          "endpoint '", endpoint, "' already has a deployment or rollout in progress; wait for "
+          "it, or abort it first"));
+    }
+    in_progress_.insert(endpoint);
+  }
+  auto a = std::make_unique<ActiveRollout>();
+  domain::Deployment& d = a->d;
+  d.id = NewId();
+  d.endpoint = endpoint;
+  d.model_name = model.name;
+  d.version = version.version;
+  d.strategy = request.strategy;
+  d.state = "pending";
+  d.previous_version = ep->primary->version;
+  d.created_at_ms = d.updated_at_ms = clock_->NowMillis();
+  d.message = "loading and warming up the candidate beside the stable version";
+  d.rollout = domain::Json{{"spec", ToJson(spec)},
+                           {"step", 0},
+                           {"steps", spec.steps.size()},
+                           {"weights", Weights(0)},
+                           {"stable_version", ep->primary->version},
+                           {"decisions", domain::Json::array()}};
+  a->spec = std::move(spec);
+  a->started_ms = d.created_at_ms;
+  if (absl::Status s = store_->Insert(d); !s.ok()) {
+    absl::MutexLock lock(&mu_);
+    in_progress_.erase(endpoint);
+    return s;
+  }
+  domain::Deployment out = d;
+  std::string id = d.id;
+  {
+    absl::MutexLock lock(&rollout_mu_);
+    rollouts_[id] = std::move(a);
+  }
+  log::Info("rollout started", {{"deployment", id}, {"endpoint", endpoint},
+                                {"strategy", request.strategy}, {"model", model.name},
+                                {"version", static_cast<long long>(version.version)},
+                                {"by", request.requested_by}});
+  loads_in_flight_.fetch_add(1);
+  manager_->LoadCandidateAsync(endpoint, model.name, version.version,
+                               [this, id, endpoint](const absl::StatusOr<LoadReport>& r) {
+                                 OnCandidateLoaded(id, endpoint, r);
+                                 loads_in_flight_.fetch_sub(1);
+                               });
+  return out;
+}
+
+void DeploymentService::OnCandidateLoaded(const std::string& id, const std::string& endpoint,
+                                          const absl::StatusOr<LoadReport>& r) {
+  absl::MutexLock lock(&rollout_mu_);
+  auto it = rollouts_.find(id);
+  if (it == rollouts_.end()) {
+    // Aborted while loading: the candidate just published (weight 0) must not linger. The
+    // loader runs jobs in order, so a later rollout's candidate is not published yet.
+    if (r.ok()) (void)manager_->DropCandidate(endpoint);
+    return;
+  }
+  ActiveRollout& a = *it->second;
+  if (!r.ok()) {
+    EndRollout(a, "failed", absl::StrCat("candidate failed to load: ", r.status().message()));
+    return;
+  }
+  a.loaded = true;
+  bool paused = a.d.state == "paused";  // resumed after a restart while paused
+  size_t step = a.d.rollout.value("step", 0);
+  if (step >= a.spec.steps.size()) step = a.spec.steps.size() - 1;
+  a.d.state = "progressing";
+  EnterStep(a, step,
+            absl::StrCat("candidate loaded and warmed up in ",
+                         static_cast<int64_t>(r->load_seconds * 1000), " ms"));
+  if (!rollouts_.count(id)) return;  // EnterStep ended it
+  if (paused) {
+    a.d.state = "paused";
+    a.d.message = "paused (resumed after a restart; POST resume to continue)";
+    Persist(a);
+  }
+}
+
+void DeploymentService::EnterStep(ActiveRollout& a, size_t step, const std::string& why) {
+  const RolloutStep& s = a.spec.steps[step];
+  if (absl::Status st = manager_->SetCandidateWeight(a.d.endpoint, s.weight_bp); !st.ok()) {
+    EndRollout(a, "failed", absl::StrCat("cannot route traffic to the candidate: ", st.message()));
+    return;
+  }
+  a.step = step;
+  a.step_started_ms = clock_->NowMillis();
+  a.gate_waiting = false;
+  a.next_look_requests = a.spec.analysis.min_requests;
+  if (auto ep = manager_->Find(a.d.endpoint); ep && ep->candidate) {
+    a.candidate_start = ep->candidate->metrics->Read();
+    a.stable_start = ep->primary->metrics->Read();
+  }
+  a.d.rollout["step"] = step + 1;
+  a.d.rollout["weights"] = Weights(s.weight_bp);
+  a.d.message = absl::StrCat("step ", step + 1, "/", a.spec.steps.size(), ": candidate at ",
+                             s.weight_bp / 100.0, "% for ", s.duration_ms / 1000.0, " s");
+  Record(a, "step", nullptr, absl::StrCat(why.empty() ? "" : why + "; ", a.d.message));
+  Persist(a);
+  log::Info("rollout step", {{"deployment", a.d.id}, {"endpoint", a.d.endpoint},
+                             {"step", static_cast<long long>(step + 1)},
+                             {"candidate_weight_pct", s.weight_bp / 100.0}});
+}
+
+void DeploymentService::Advance(ActiveRollout& a) {
+  if (a.step + 1 < a.spec.steps.size()) {
+    EnterStep(a, a.step + 1, "");
+  } else {
+    PromoteFull(a, "every step passed its analysis");
+  }
+}
+
+void DeploymentService::PromoteFull(ActiveRollout& a, const std::string& why) {
+  if (absl::Status s = manager_->PromoteCandidate(a.d.endpoint); !s.ok()) {
+    EndRollout(a, "failed", absl::StrCat("promotion failed: ", s.message()));
+    return;
+  }
+  a.d.rollout["weights"] = Weights(10000);
+  (void)registry_->SetVersionStatus(a.d.model_name, a.d.version, domain::VersionStatus::kDeployed);
+  if (a.d.previous_version && *a.d.previous_version != a.d.version) {
+    (void)registry_->SetVersionStatus(a.d.model_name, *a.d.previous_version,
+                                      domain::VersionStatus::kRegistered);
+  }
+  Record(a, "promote", nullptr, why);
+  EndRollout(a, "succeeded", absl::StrCat("promoted: serving version ", a.d.version, " (", why,
+                                          ")"));
+}
+
+void DeploymentService::EndRollout(ActiveRollout& a, const std::string& state,
+                                   const std::string& why) {
+  if (state != "succeeded") {
+    absl::Status s = manager_->DropCandidate(a.d.endpoint);
+    if (!s.ok() && !absl::IsNotFound(s)) {
+      log::Error("could not drop the candidate", {{"deployment", a.d.id},
+                                                  {"error", std::string(s.message())}});
+    }
+    a.d.rollout["weights"] = Weights(0);
+    if (state != "failed") Record(a, state == "aborted" ? "abort" : "rollback", nullptr, why);
+  }
+  a.d.state = state;
+  a.d.message = why;
+  Persist(a);
+  log::Info("rollout ended", {{"deployment", a.d.id}, {"endpoint", a.d.endpoint},
+                              {"state", state}, {"message", why}});
+  std::string endpoint = a.d.endpoint;
+  std::string id = a.d.id;
+  rollouts_.erase(id);  // `a` is gone from here on
+  absl::MutexLock lock(&mu_);
+  in_progress_.erase(endpoint);
+}
+
+void DeploymentService::Record(ActiveRollout& a, const std::string& action,
+                               const Decision* decision, const std::string& reason) {
+  domain::Json entry = {{"at", FormatTimestamp(clock_->NowMillis())},
+                        {"step", a.step + 1},
+                        {"weight", a.spec.steps.empty() ? 0.0
+                                                        : a.spec.steps[a.step].weight_bp / 100.0},
+                        {"action", action},
+                        {"reason", reason}};
+  if (decision != nullptr) {
+    entry["verdict"] = VerdictName(decision->verdict);
+    entry["analysis"] = decision->detail;
+  }
+  domain::Json& list = a.d.rollout["decisions"];
+  list.push_back(std::move(entry));
+  // Bounded: the first and the latest decisions are kept.
+  constexpr size_t kMaxDecisions = 200;
+  if (list.size() > kMaxDecisions) list.erase(list.begin() + 1);
+}
+
+void DeploymentService::Persist(ActiveRollout& a) {
+  a.d.updated_at_ms = clock_->NowMillis();
+  a.last_message = a.d.message;
+  if (absl::Status s = store_->Update(a.d); !s.ok()) {
+    log::Error("could not record the rollout's progress (it goes on; the record catches up at "
+               "the next change)",
+               {{"deployment", a.d.id}, {"error", std::string(s.message())}});
+  }
+}
+
+void DeploymentService::Tick() {
+  int64_t now = clock_->NowMillis();
+  absl::MutexLock lock(&rollout_mu_);
+  std::vector<std::string> ids;
+  for (const auto& [id, a] : rollouts_) ids.push_back(id);
+  for (const std::string& id : ids) {
+    auto it = rollouts_.find(id);
+    if (it != rollouts_.end()) TickOne(*it->second, now);
+  }
+}
+
+void DeploymentService::TickOne(ActiveRollout& a, int64_t now) {
+  if (!a.loaded || a.d.state != "progressing") return;
+  if (now - a.started_ms > a.spec.deadline_ms) {
+    EndRollout(a, "rolled_back",
+               absl::StrCat("deadline of ", a.spec.deadline_ms / 1000.0, " s exceeded"));
+    return;
+  }
+  const RolloutStep& step = a.spec.steps[a.step];
+  int64_t elapsed = now - a.step_started_ms;
+  if (step.weight_bp == 0) {  // preview: nothing to judge, just wait
+    if (elapsed < step.duration_ms) return;
+    if (step.manual_gate) {
+      a.d.state = "paused";
+      a.d.message = absl::StrCat("step ", a.step + 1, " done; waiting for promote (manual gate)");
+      Record(a, "gate", nullptr, a.d.message);
+      Persist(a);
+      return;
+    }
+    Advance(a);
+    return;
+  }
+  std::shared_ptr<const Endpoint> ep = manager_->Find(a.d.endpoint);
+  if (ep == nullptr || ep->candidate == nullptr) {
+    EndRollout(a, "failed", "the candidate disappeared from the endpoint");
+    return;
+  }
+  WindowStats cand = Delta(ep->candidate->metrics->Read(), a.candidate_start);
+  WindowStats stable = Delta(ep->primary->metrics->Read(), a.stable_start);
+  bool step_over = elapsed >= step.duration_ms;
+  if (!step_over) {
+    // Interim look only when the candidate's sample has doubled since the last one.
+    if (static_cast<int64_t>(cand.requests) < a.next_look_requests) return;
+    a.next_look_requests = 2 * static_cast<int64_t>(cand.requests);
+  }
+  Decision decision = Analyze(a.spec.analysis, cand, stable, a.stable_reference,
+                              step_over ? kFinalAlpha : kInterimAlpha);
+  if (decision.verdict == Verdict::kFail) {
+    Record(a, "rollback", &decision, decision.reason);
+    EndRollout(a, "rolled_back", absl::StrCat("analysis failed at step ", a.step + 1, " (",
+                                              step.weight_bp / 100.0, "%): ", decision.reason));
+    return;
+  }
+  if (elapsed < step.duration_ms) return;
+  if (static_cast<int64_t>(stable.requests) >= a.spec.analysis.min_requests) {
+    a.stable_reference = stable;
+  }
+  if (decision.verdict == Verdict::kPass) {
+    if (step.manual_gate) {
+      Record(a, "gate", &decision, decision.reason);
+      a.d.state = "paused";
+      a.d.message = absl::StrCat("step ", a.step + 1, " passed; waiting for promote (manual gate)");
+      Persist(a);
+      return;
+    }
+    Record(a, "advance", &decision, decision.reason);
+    Advance(a);
+    return;
+  }
+  // Insufficient data: wait up to the timeout, then the configured action.
+  const AnalysisSpec& an = a.spec.analysis;
+  if (elapsed < step.duration_ms + an.insufficient_data_timeout_ms) {
+    std::string msg = absl::StrCat("step ", a.step + 1, ": waiting for data (", decision.reason,
+                                   ")");
+    if (msg != a.last_message) {
+      a.d.message = msg;
+      Persist(a);
+    }
+    return;
+  }
+  std::string why = absl::StrCat(decision.reason, " after waiting ",
+                                 an.insufficient_data_timeout_ms / 1000.0, " s past the step");
+  if (an.on_insufficient_data == "promote") {
+    Record(a, "advance", &decision, why + "; on_insufficient_data=promote");
+    Advance(a);
+  } else if (an.on_insufficient_data == "pause") {
+    Record(a, "pause", &decision, why + "; on_insufficient_data=pause");
+    a.d.state = "paused";
+    a.d.message = absl::StrCat("paused: ", why);
+    Persist(a);
+  } else {
+    Record(a, "rollback", &decision, why + "; on_insufficient_data=rollback");
+    EndRollout(a, "rolled_back", absl::StrCat("insufficient data: ", why));
+  }
+}
+
+absl::StatusOr<domain::Deployment> DeploymentService::WithRollout(
+    const std::string& id, const std::function<absl::Status(ActiveRollout&)>& action) {
+  {
+    absl::MutexLock lock(&rollout_mu_);
+    auto it = rollouts_.find(id);
+    if (it != rollouts_.end()) {
+      HS_RETURN_IF_ERROR(action(*it->second));
+      auto after = rollouts_.find(id);
+      if (after != rollouts_.end()) return after->second->d;
+    }
+  }
+  HS_ASSIGN_OR_RETURN(domain::Deployment d, store_->Get(id));
+  if (d.strategy == "direct") {
+    return absl::FailedPreconditionError(
+        absl::StrCat("deployment ", id, " uses the direct strategy: there is no rollout to control"));
+  }
+  if (d.state == "succeeded" || d.state == "aborted" || d.state == "rolled_back" ||
+      d.state == "failed") {
+    // Either the action ended it just now (return the record) or it had ended before.
+    return d;
+  }
+  return absl::FailedPreconditionError(absl::StrCat("rollout ", id, " is not active here"));
+}
+
+absl::StatusOr<domain::Deployment> DeploymentService::Promote(const std::string& id, bool full,
+                                                              const std::string& by) {
+  bool acted = false;
+  auto d = WithRollout(id, [&](ActiveRollout& a) -> absl::Status {
+    rollout_mu_.AssertHeld();  // WithRollout runs the action under it
+    if (!a.loaded) {
+      return absl::FailedPreconditionError(
+          "the candidate is still loading: no traffic can reach it yet (capacity before weight)");
+    }
+    acted = true;
+    Record(a, "manual_promote", nullptr, absl::StrCat(full ? "full promotion" : "next step",
+                                                      " requested by ", by));
+    a.d.state = "progressing";
+    if (full) {
+      PromoteFull(a, absl::StrCat("promoted by ", by));
+    } else {
+      Advance(a);
+    }
+    return absl::OkStatus();
+  });
+  if (d.ok() && !acted) {
+    return absl::FailedPreconditionError(absl::StrCat("rollout ", id, " has ended (", d->state, ")"));
+  }
+  return d;
+}
+
+absl::StatusOr<domain::Deployment> DeploymentService::Pause(const std::string& id,
+                                                            const std::string& by) {
+  bool acted = false;
+  auto d = WithRollout(id, [&](ActiveRollout& a) -> absl::Status {
+    rollout_mu_.AssertHeld();  // WithRollout runs the action under it
+    if (a.d.state == "paused") return absl::OkStatus();
+    if (!a.loaded) return absl::FailedPreconditionError("the candidate is still loading");
+    acted = true;
+    a.d.state = "paused";
+    a.d.message = absl::StrCat("paused by ", by, " at step ", a.step + 1, " (weights held)");
+    Record(a, "pause", nullptr, a.d.message);
+    Persist(a);
+    return absl::OkStatus();
+  });
+  if (d.ok() && !acted && d->state != "paused") {
+    return absl::FailedPreconditionError(absl::StrCat("rollout ", id, " has ended (", d->state, ")"));
+  }
+  return d;
+}
+
+absl::StatusOr<domain::Deployment> DeploymentService::Resume(const std::string& id,
+                                                             const std::string& by) {
+  bool acted = false;
+  auto d = WithRollout(id, [&](ActiveRollout& a) -> absl::Status {
+    rollout_mu_.AssertHeld();  // WithRollout runs the action under it
+    if (a.d.state != "paused") {
+      return absl::FailedPreconditionError(
+          absl::StrCat("rollout ", id, " is ", a.d.state, ", not paused"));
+    }
+    acted = true;
+    a.d.state = "progressing";
+    EnterStep(a, a.step, absl::StrCat("resumed by ", by, "; the step's window starts again"));
+    return absl::OkStatus();
+  });
+  if (d.ok() && !acted) {
+    return absl::FailedPreconditionError(absl::StrCat("rollout ", id, " has ended (", d->state, ")"));
+  }
+  return d;
+}
+
+absl::StatusOr<domain::Deployment> DeploymentService::Abort(const std::string& id,
+                                                            const std::string& by) {
+  bool acted = false;
+  auto d = WithRollout(id, [&](ActiveRollout& a) -> absl::Status {
+    rollout_mu_.AssertHeld();  // WithRollout runs the action under it
+    acted = true;
+    EndRollout(a, "aborted", absl::StrCat("aborted by ", by, "; all traffic back on version ",
+                                          a.d.previous_version.value_or(0)));
+    return absl::OkStatus();
+  });
+  if (d.ok() && !acted) {
+    return absl::FailedPreconditionError(absl::StrCat("rollout ", id, " has ended (", d->state, ")"));
+  }
+  return d;
+}
+
+absl::StatusOr<domain::Deployment> DeploymentService::Retry(const std::string& id,
+                                                            const std::string& by) {
+  HS_ASSIGN_OR_RETURN(domain::Deployment d, store_->Get(id));
+  if (d.strategy == "direct") {
+    return absl::FailedPreconditionError("retry applies to rollouts; deploy again instead");
+  }
+  if (d.state != "aborted" && d.state != "rolled_back" && d.state != "failed") {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "rollout ", id, " is ", d.state, ": only an aborted, rolled back or failed rollout can be "
+        "retried"));
+  }
+  DeployRequest r;
+  r.model = d.model_name;
+  r.version = d.version;
+  r.endpoint = d.endpoint;
+  r.strategy = d.strategy;
+  r.requested_by = by;
+  HS_ASSIGN_OR_RETURN(RolloutSpec spec, RolloutSpecFromJson(d.rollout.value("spec", domain::Json())));
+  // Re-express the stored spec as explicit steps (valid for every progressive strategy).
+  domain::Json spec_json = ToJson(spec);
+  r.strategy = "canary";
+  r.options = domain::Json{{"steps", spec_json["steps"]},
+                           {"analysis", spec_json["analysis"]},
+                           {"deadline_s", spec_json["deadline_s"]}};
+  HS_ASSIGN_OR_RETURN(domain::Model model, registry_->GetModel(d.model_name));
+  HS_ASSIGN_OR_RETURN(domain::ModelVersion version, registry_->GetVersion(d.model_name, d.version));
+  HS_ASSIGN_OR_RETURN(domain::Deployment created, CreateRollout(r, model, version, d.endpoint));
+  {
+    absl::MutexLock lock(&rollout_mu_);
+    auto it = rollouts_.find(created.id);
+    if (it != rollouts_.end()) {
+      it->second->d.strategy = d.strategy;
+      it->second->spec.strategy = d.strategy;
+      it->second->d.rollout["spec"]["strategy"] = d.strategy;
+      it->second->d.rollout["retry_of"] = id;
+      Persist(*it->second);
+      created = it->second->d;
+    }
+  }
+  return created;
+}
+
+void DeploymentService::ResumeRollouts() {
+  auto list = store_->List("", 1000);
+  if (!list.ok()) {
+    log::Error("cannot read rollouts to resume", {{"error", std::string(list.status().message())}});
+    return;
+  }
+  for (const domain::Deployment& d : *list) {
+    if (d.strategy == "direct") continue;
+    if (d.state != "pending" && d.state != "progressing" && d.state != "paused") continue;
+    auto spec = RolloutSpecFromJson(d.rollout.value("spec", domain::Json()));
+    std::shared_ptr<const Endpoint> ep = manager_->Find(d.endpoint);
+    bool conflict = false;
+    {
+      absl::MutexLock lock(&mu_);
+      conflict = in_progress_.count(d.endpoint) > 0;
+      if (!conflict && spec.ok() && ep != nullptr) in_progress_.insert(d.endpoint);
+    }
+    if (!spec.ok() || ep == nullptr || conflict) {
+      domain::Deployment failed = d;
+      failed.state = "failed";
+      failed.message = !spec.ok() ? absl::StrCat("cannot resume after restart: ", spec.status().message())
+                       : ep == nullptr ? "cannot resume after restart: the endpoint's stable version is not serving"
+                                       : "cannot resume after restart: another rollout holds the endpoint";
+      failed.updated_at_ms = clock_->NowMillis();
+      (void)store_->Update(failed);
+      continue;
+    }
+    auto a = std::make_unique<ActiveRollout>();
+    a->d = d;
+    a->spec = *std::move(spec);
+    a->started_ms = d.created_at_ms;
+    // The deadline restarts from now: the time the server was down is not the rollout's fault.
+    a->started_ms = clock_->NowMillis() - std::min<int64_t>(clock_->NowMillis() - d.created_at_ms,
+                                                            a->spec.deadline_ms / 2);
+    std::string id = d.id;
+    log::Info("resuming rollout after restart",
+              {{"deployment", id}, {"endpoint", d.endpoint}, {"state", d.state},
+               {"step", static_cast<long long>(d.rollout.value("step", 1))}});
+    if (a->d.rollout.value("step", 0) > 0) a->d.rollout["step"] = a->d.rollout["step"].get<int>() - 1;
+    {
+      absl::MutexLock lock(&rollout_mu_);
+      rollouts_[id] = std::move(a);
+    }
+    loads_in_flight_.fetch_add(1);
+    std::string endpoint = d.endpoint;
+    manager_->LoadCandidateAsync(d.endpoint, d.model_name, d.version,
+                                 [this, id, endpoint](const absl::StatusOr<LoadReport>& r) {
+                                   OnCandidateLoaded(id, endpoint, r);
+                                   loads_in_flight_.fetch_sub(1);
+                                 });
+  }
+}
+
+void DeploymentService::StartOrchestrator(int64_t tick_ms) {
+  {
+    absl::MutexLock lock(&orchestrator_mu_);
+    if (orchestrator_.joinable()) return;
+    orchestrator_stop_ = false;
+  }
+  orchestrator_ = std::thread([this, tick_ms] {
+    while (true) {
+      {
+        absl::MutexLock lock(&orchestrator_mu_);
+        orchestrator_mu_.AwaitWithTimeout(absl::Condition(&orchestrator_stop_),
+                                          absl::Milliseconds(tick_ms));
+        if (orchestrator_stop_) return;
+      }
+      Tick();
+    }
+  });
+}
+
+void DeploymentService::StopOrchestrator() {
+  {
+    absl::MutexLock lock(&orchestrator_mu_);
+    orchestrator_stop_ = true;
+  }
+  if (orchestrator_.joinable()) orchestrator_.join();
 }
 
 }  // namespace hotswap::serving

@@ -3,8 +3,15 @@
 // version statuses (`deployed`) in the registry in step; restores every endpoint's last
 // successful deployment after a restart.
 //
-// Only the `direct` strategy exists so far (load, warm, switch 100%); the rollout issue adds the
-// others on top of this service.
+// Strategies: `direct` (load, warm, switch 100%) and the progressive ones of serving/rollout.h —
+// `canary`, `rolling`, `blue-green` — run by the rollout orchestrator here: the candidate is loaded
+// and warmed beside the stable version first (capacity before weight), then its weight follows
+// the steps, every step gated by the analysis; a failed analysis (or `abort`) drops the candidate
+// at once and all traffic returns to the stable version; the last step promotes it. Rollout state
+// (step, weights, every decision with its measurements) is persisted in the DeploymentStore on
+// every change, and RestoreAll() resumes unfinished rollouts after a restart (the current step
+// starts its window again). One deployment or rollout in progress per endpoint.
+// `ab-test` and `shadow` are not available yet (Unimplemented).
 //
 // Thread-safety: thread-safe. Deploys run asynchronously on the ModelManager's loader thread;
 // Create() returns at once with the deployment in state `pending`, which becomes `succeeded` or
@@ -12,6 +19,10 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <thread>
 #include <set>
 #include <string>
 #include <vector>
@@ -23,6 +34,7 @@
 #include "registry/deployment_store.h"
 #include "registry/model_registry.h"
 #include "serving/model_manager.h"
+#include "serving/rollout.h"
 
 namespace hotswap::serving {
 
@@ -33,6 +45,7 @@ struct DeployRequest {
   std::string endpoint;      // "" = the model name
   std::string strategy = "direct";
   std::string requested_by;  // token name
+  domain::Json options = domain::Json::object();  // strategy options (serving/rollout.h)
 };
 
 class DeploymentService {
@@ -49,10 +62,53 @@ class DeploymentService {
   // Start-up: loads each endpoint's last successful deployment (blocking). Endpoints that fail to
   // load are logged and skipped; the number restored is returned.
   int RestoreAll();
-  // Blocks until no deployment is in progress (tests, shutdown).
+  // Blocks until no deployment is in progress (tests, shutdown). Rollouts count as in progress
+  // until they end; WaitLoadsIdle waits only for loads.
   void WaitIdle();
+  void WaitLoadsIdle();
+
+  // Rollout control. FailedPrecondition when the deployment is not a rollout in a state that
+  // allows the action; NotFound for an unknown id.
+  // promote: the next step now (skipping the rest of this one), or `full` = promote at once.
+  absl::StatusOr<domain::Deployment> Promote(const std::string& id, bool full,
+                                             const std::string& by);
+  absl::StatusOr<domain::Deployment> Pause(const std::string& id, const std::string& by);
+  absl::StatusOr<domain::Deployment> Resume(const std::string& id, const std::string& by);
+  // Rolls back (candidate dropped, state `aborted`).
+  absl::StatusOr<domain::Deployment> Abort(const std::string& id, const std::string& by);
+  // A new rollout with the same model, version, strategy and options as an ended one.
+  absl::StatusOr<domain::Deployment> Retry(const std::string& id, const std::string& by);
+
+  // Advances every active rollout to the clock's now: analysis, next step, promotion, rollback.
+  // The orchestrator thread calls it every `tick_ms`; tests call it directly on a fake clock.
+  void Tick();
+  void StartOrchestrator(int64_t tick_ms = 200);
+  void StopOrchestrator();  // also run by the destructor
+  ~DeploymentService();
 
  private:
+  struct ActiveRollout;
+  absl::StatusOr<domain::Deployment> CreateRollout(const DeployRequest& request,
+                                                   const domain::Model& model,
+                                                   const domain::ModelVersion& version,
+                                                   const std::string& endpoint);
+  void OnCandidateLoaded(const std::string& id, const std::string& endpoint,
+                         const absl::StatusOr<LoadReport>& r);
+  void EnterStep(ActiveRollout& a, size_t step, const std::string& why)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(rollout_mu_);
+  void Advance(ActiveRollout& a) ABSL_EXCLUSIVE_LOCKS_REQUIRED(rollout_mu_);
+  void PromoteFull(ActiveRollout& a, const std::string& why)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(rollout_mu_);
+  void EndRollout(ActiveRollout& a, const std::string& state, const std::string& why)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(rollout_mu_);
+  void Record(ActiveRollout& a, const std::string& action, const Decision* decision,
+              const std::string& reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(rollout_mu_);
+  void Persist(ActiveRollout& a) ABSL_EXCLUSIVE_LOCKS_REQUIRED(rollout_mu_);
+  void TickOne(ActiveRollout& a, int64_t now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(rollout_mu_);
+  void ResumeRollouts();
+  absl::StatusOr<domain::Deployment> WithRollout(
+      const std::string& id, const std::function<absl::Status(ActiveRollout&)>& action);
+
   void Finish(domain::Deployment d, const absl::StatusOr<LoadReport>& result);
   std::string NewId();
 
@@ -62,6 +118,14 @@ class DeploymentService {
   Clock* clock_;
   absl::Mutex mu_;
   std::set<std::string> in_progress_ ABSL_GUARDED_BY(mu_);  // endpoints with a running deploy
+  std::atomic<int> loads_in_flight_{0};
+
+  absl::Mutex rollout_mu_;  // control plane only; never taken on the request path
+  std::map<std::string, std::unique_ptr<ActiveRollout>> rollouts_ ABSL_GUARDED_BY(rollout_mu_);
+
+  absl::Mutex orchestrator_mu_;
+  bool orchestrator_stop_ ABSL_GUARDED_BY(orchestrator_mu_) = false;
+  std::thread orchestrator_;
 };
 
 }  // namespace hotswap::serving

@@ -120,15 +120,17 @@ absl::Status ModelManager::Undeploy(const std::string& endpoint) {
   auto promise = std::make_shared<std::promise<absl::Status>>();
   auto future = promise->get_future();
   Enqueue([this, endpoint, promise] {
-    std::shared_ptr<const ServingSnapshot> cur = snapshot_.load();
-    if (!cur->endpoints.count(endpoint)) {
-      promise->set_value(absl::NotFoundError(absl::StrCat("endpoint '", endpoint,
-                                                          "' serves no model")));
+    absl::Status s = Mutate(endpoint, [&](const Endpoint* cur)
+                                          -> absl::StatusOr<std::shared_ptr<Endpoint>> {
+      if (cur == nullptr) {
+        return absl::NotFoundError(absl::StrCat("endpoint '", endpoint, "' serves no model"));
+      }
+      return nullptr;
+    });
+    if (!s.ok()) {
+      promise->set_value(s);
       return;
     }
-    auto next = std::make_shared<ServingSnapshot>(*cur);
-    next->endpoints.erase(endpoint);
-    Publish(std::move(next));
     log::Info("endpoint unloaded", {{"endpoint", endpoint}});
     promise->set_value(absl::OkStatus());
   });
@@ -146,9 +148,117 @@ std::shared_ptr<const Endpoint> ModelManager::Find(std::string_view endpoint) co
   return it->second;
 }
 
-void ModelManager::Publish(std::shared_ptr<const ServingSnapshot> next) {
-  // Single writer (the loader thread): no compare-and-swap needed.
+absl::Status ModelManager::Mutate(
+    const std::string& endpoint,
+    const std::function<absl::StatusOr<std::shared_ptr<Endpoint>>(const Endpoint* cur)>& change) {
+  std::shared_ptr<const ServingSnapshot> old;  // released after the lock
+  absl::MutexLock lock(&publish_mu_);
+  old = snapshot_.load();
+  auto it = old->endpoints.find(endpoint);
+  absl::StatusOr<std::shared_ptr<Endpoint>> ep =
+      change(it == old->endpoints.end() ? nullptr : it->second.get());
+  if (!ep.ok()) return ep.status();
+  auto next = std::make_shared<ServingSnapshot>(*old);
+  if (*ep == nullptr) {
+    next->endpoints.erase(endpoint);
+  } else {
+    next->endpoints[endpoint] = *std::move(ep);
+  }
   snapshot_.store(std::move(next));
+  return absl::OkStatus();
+}
+
+void ModelManager::LoadCandidateAsync(std::string endpoint, std::string model, int64_t version,
+                                      DoneCallback done) {
+  Enqueue([this, endpoint = std::move(endpoint), model = std::move(model), version,
+           done = std::move(done)] {
+    absl::StatusOr<LoadReport> r = RunLoadCandidate(endpoint, model, version);
+    if (done) done(r);
+  });
+}
+
+absl::StatusOr<LoadReport> ModelManager::RunLoadCandidate(const std::string& endpoint,
+                                                          const std::string& model,
+                                                          int64_t version) {
+  if (Find(endpoint) == nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "endpoint '", endpoint, "' serves nothing yet: deploy a first version with the direct "
+        "strategy, then roll out the next one"));
+  }
+  auto t0 = std::chrono::steady_clock::now();
+  auto v = registry_->GetVersion(model, version);
+  if (!v.ok()) return v.status();
+  absl::StatusOr<std::shared_ptr<ServedVersion>> served = LoadVersion(endpoint, *v);
+  double seconds = SecondsSince(t0);
+  if (!served.ok()) {
+    log::Warn("candidate load failed; what was serving is untouched",
+              {{"endpoint", endpoint}, {"model", model},
+               {"version", static_cast<long long>(version)},
+               {"error", std::string(served.status().message())}});
+    return served.status();
+  }
+  (*served)->load_seconds = seconds;
+  LoadReport report;
+  report.endpoint = endpoint;
+  report.model = model;
+  report.version = version;
+  report.load_seconds = seconds;
+  report.memory_bytes = (*served)->memory_bytes;
+  HS_RETURN_IF_ERROR(Mutate(endpoint, [&](const Endpoint* cur)
+                                          -> absl::StatusOr<std::shared_ptr<Endpoint>> {
+    if (cur == nullptr) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("endpoint '", endpoint, "' was unloaded while its candidate loaded"));
+    }
+    auto ep = std::make_shared<Endpoint>(*cur);
+    ep->candidate = *served;
+    ep->candidate_weight_bp = 0;
+    report.previous_version = cur->primary->version;
+    return ep;
+  }));
+  log::Info("candidate published (weight 0)",
+            {{"endpoint", endpoint}, {"model", model}, {"version", static_cast<long long>(version)},
+             {"load_ms", seconds * 1000}});
+  return report;
+}
+
+absl::Status ModelManager::SetCandidateWeight(const std::string& endpoint, int weight_bp) {
+  if (weight_bp < 0 || weight_bp > 10000) {
+    return absl::InvalidArgumentError("candidate weight must be from 0 to 10000 basis points");
+  }
+  return Mutate(endpoint, [&](const Endpoint* cur) -> absl::StatusOr<std::shared_ptr<Endpoint>> {
+    if (cur == nullptr || cur->candidate == nullptr) {
+      return absl::NotFoundError(absl::StrCat("endpoint '", endpoint, "' has no candidate"));
+    }
+    auto ep = std::make_shared<Endpoint>(*cur);
+    ep->candidate_weight_bp = weight_bp;
+    return ep;
+  });
+}
+
+absl::Status ModelManager::PromoteCandidate(const std::string& endpoint) {
+  return Mutate(endpoint, [&](const Endpoint* cur) -> absl::StatusOr<std::shared_ptr<Endpoint>> {
+    if (cur == nullptr || cur->candidate == nullptr) {
+      return absl::NotFoundError(absl::StrCat("endpoint '", endpoint, "' has no candidate"));
+    }
+    auto ep = std::make_shared<Endpoint>(*cur);
+    ep->primary = cur->candidate;
+    ep->candidate = nullptr;
+    ep->candidate_weight_bp = 0;
+    return ep;
+  });
+}
+
+absl::Status ModelManager::DropCandidate(const std::string& endpoint) {
+  return Mutate(endpoint, [&](const Endpoint* cur) -> absl::StatusOr<std::shared_ptr<Endpoint>> {
+    if (cur == nullptr || cur->candidate == nullptr) {
+      return absl::NotFoundError(absl::StrCat("endpoint '", endpoint, "' has no candidate"));
+    }
+    auto ep = std::make_shared<Endpoint>(*cur);
+    ep->candidate = nullptr;
+    ep->candidate_weight_bp = 0;
+    return ep;
+  });
 }
 
 absl::StatusOr<std::shared_ptr<ServedVersion>> ModelManager::LoadVersion(
@@ -264,22 +374,22 @@ absl::StatusOr<LoadReport> ModelManager::RunDeploy(const std::string& endpoint,
     return served.status();
   }
   (*served)->load_seconds = seconds;
-  std::shared_ptr<const ServingSnapshot> cur = snapshot_.load();
-  auto next = std::make_shared<ServingSnapshot>(*cur);
-  auto ep = std::make_shared<Endpoint>();
-  ep->name = endpoint;
-  ep->primary = *served;
   LoadReport report;
-  auto it = cur->endpoints.find(endpoint);
-  if (it != cur->endpoints.end()) {
-    ep->in_flight = it->second->in_flight;
-    report.previous_version = it->second->primary->version;
-  } else {
-    ep->in_flight = std::make_shared<std::atomic<int>>(0);
-  }
-  next->endpoints[endpoint] = std::move(ep);
-  Publish(std::move(next));
-  // `cur` (and with it the previous version) is released here unless requests still hold it.
+  absl::Status published = Mutate(endpoint, [&](const Endpoint* cur)
+                                                -> absl::StatusOr<std::shared_ptr<Endpoint>> {
+    auto ep = std::make_shared<Endpoint>();
+    ep->name = endpoint;
+    ep->primary = *served;
+    if (cur != nullptr) {
+      ep->in_flight = cur->in_flight;
+      report.previous_version = cur->primary->version;
+    } else {
+      ep->in_flight = std::make_shared<std::atomic<int>>(0);
+    }
+    return ep;
+  });
+  if (!published.ok()) return published;
+  // The previous version was released by Mutate unless requests still hold it.
   metrics_->RecordSwap(seconds, true);
   report.endpoint = endpoint;
   report.model = model;

@@ -64,10 +64,15 @@ struct ServedVersion {
   std::shared_ptr<VersionMetrics> metrics;
 };
 
-// What one endpoint serves. Immutable; replaced as a whole on every change.
+// What one endpoint serves. Immutable; replaced as a whole on every change (a deploy, a routing
+// weight change, a promotion or a rollback are all one atomic snapshot swap).
 struct Endpoint {
   std::string name;
-  std::shared_ptr<const ServedVersion> primary;
+  std::shared_ptr<const ServedVersion> primary;  // the stable variant
+  // Rollouts: the version being introduced beside the stable one (loaded and warmed before it
+  // appears here), and the share of traffic it gets in basis points (0..10000).
+  std::shared_ptr<const ServedVersion> candidate;
+  int candidate_weight_bp = 0;
   // In-flight requests on this endpoint, shared by every snapshot of it (admission control).
   std::shared_ptr<std::atomic<int>> in_flight;
 };
@@ -110,6 +115,18 @@ class ModelManager {
   // Stops serving `endpoint` (NotFound when it serves nothing). Ordered after queued deploys.
   absl::Status Undeploy(const std::string& endpoint);
 
+  // Rollouts. LoadCandidateAsync loads and warms model@version on the loader thread and
+  // publishes it as `endpoint`'s candidate with weight 0 (FailedPrecondition when the endpoint
+  // serves nothing yet). The others are immediate snapshot swaps (never queued behind a load):
+  // NotFound when the endpoint or its candidate is missing.
+  void LoadCandidateAsync(std::string endpoint, std::string model, int64_t version,
+                          DoneCallback done);
+  absl::Status SetCandidateWeight(const std::string& endpoint, int weight_bp);
+  // The candidate becomes the stable variant (the old stable is freed once drained).
+  absl::Status PromoteCandidate(const std::string& endpoint);
+  // The candidate is removed; all traffic returns to the stable variant.
+  absl::Status DropCandidate(const std::string& endpoint);
+
   // Request path: the endpoint as currently published, or nullptr.
   std::shared_ptr<const Endpoint> Find(std::string_view endpoint) const;
   std::shared_ptr<const ServingSnapshot> snapshot() const { return snapshot_.load(); }
@@ -121,9 +138,16 @@ class ModelManager {
   void Enqueue(std::function<void()> job);
   absl::StatusOr<LoadReport> RunDeploy(const std::string& endpoint, const std::string& model,
                                        int64_t version);
+  absl::StatusOr<LoadReport> RunLoadCandidate(const std::string& endpoint,
+                                              const std::string& model, int64_t version);
   absl::StatusOr<std::shared_ptr<ServedVersion>> LoadVersion(const std::string& endpoint,
                                                              const domain::ModelVersion& v);
-  void Publish(std::shared_ptr<const ServingSnapshot> next);
+  // Replaces `endpoint` in the current snapshot with what `change` returns (nullptr removes it);
+  // `change` gets the current endpoint or nullptr and may fail. Serialised by publish_mu_, which
+  // no request ever takes.
+  absl::Status Mutate(
+      const std::string& endpoint,
+      const std::function<absl::StatusOr<std::shared_ptr<Endpoint>>(const Endpoint* cur)>& change);
 
   const Options options_;
   registry::ModelRegistry* registry_;
@@ -137,6 +161,7 @@ class ModelManager {
   std::atomic<uint64_t> fetch_counter_{0};
 
   // Loader queue. Held only to push/pop jobs, never while a job runs.
+  absl::Mutex publish_mu_;
   absl::Mutex queue_mu_;
   absl::CondVar queue_cv_;
   std::deque<std::function<void()>> queue_ ABSL_GUARDED_BY(queue_mu_);

@@ -28,7 +28,7 @@ absl::Status PostgresDeploymentStore::Insert(const domain::Deployment& d) {
   return db_->Run(PgDatabase::Mode::kWrite, [&](PgTransaction& txn) -> absl::Status {
     HS_ASSIGN_OR_RETURN(PgStatement st, txn.Prepare(absl::StrCat(
                                             "INSERT INTO deployments (", rows::kDeploymentColumns,
-                                            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")));
+                                            ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")));
     st.BindText(1, d.id)
         .BindText(2, d.endpoint)
         .BindText(3, d.model_name)
@@ -38,7 +38,8 @@ absl::Status PostgresDeploymentStore::Insert(const domain::Deployment& d) {
         .BindText(7, d.message)
         .BindOptionalInt64(8, d.previous_version)
         .BindInt64(9, d.created_at_ms)
-        .BindInt64(10, d.updated_at_ms);
+        .BindInt64(10, d.updated_at_ms)
+        .BindText(11, d.rollout.dump());
     return st.Run();
   });
 }
@@ -47,9 +48,10 @@ absl::Status PostgresDeploymentStore::Update(const domain::Deployment& d) {
   return db_->Run(PgDatabase::Mode::kWrite, [&](PgTransaction& txn) -> absl::Status {
     HS_ASSIGN_OR_RETURN(PgStatement st,
                         txn.Prepare("UPDATE deployments SET state = $2, message = $3, "
-                                    "previous_version = $4, updated_at = $5 WHERE id = $1"));
+                                    "previous_version = $4, updated_at = $5, rollout = $6 WHERE id = $1"));
     st.BindText(1, d.id).BindText(2, d.state).BindText(3, d.message);
     st.BindOptionalInt64(4, d.previous_version).BindInt64(5, d.updated_at_ms);
+    st.BindText(6, d.rollout.dump());
     HS_RETURN_IF_ERROR(st.Run());
     if (st.Changes() == 0) {
       return absl::NotFoundError(absl::StrCat("deployment ", d.id, " not found"));

@@ -1,0 +1,406 @@
+#include "serving/rollout.h"
+
+#include <cmath>
+#include <set>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/status.h"
+
+namespace hotswap::serving {
+namespace {
+
+using domain::Json;
+
+absl::Status Bad(const std::string& field, const std::string& message) {
+  return absl::InvalidArgumentError(absl::StrCat(field, ": ", message));
+}
+
+absl::Status CheckKeys(const Json& obj, const std::string& where,
+                       const std::set<std::string>& allowed) {
+  for (auto it = obj.begin(); it != obj.end(); ++it) {
+    if (!allowed.count(it.key())) {
+      std::string list;
+      for (const auto& k : allowed) list += (list.empty() ? "" : ", ") + k;
+      return Bad(where.empty() ? it.key() : where + "." + it.key(),
+                 absl::StrCat("unknown option (known: ", list, ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<double> Number(const Json& obj, const std::string& key, const std::string& path,
+                              double fallback, double lo, double hi) {
+  if (!obj.contains(key)) return fallback;
+  const Json& v = obj[key];
+  if (!v.is_number()) return Bad(path, "expected a number");
+  double d = v.get<double>();
+  if (!(d >= lo && d <= hi)) return Bad(path, absl::StrCat("must be from ", lo, " to ", hi));
+  return d;
+}
+
+absl::StatusOr<std::vector<RolloutStep>> ParseSteps(const Json& steps) {
+  if (!steps.is_array() || steps.empty()) {
+    return Bad("steps", "expected a non-empty array of {\"weight\": percent, \"duration_s\": seconds}");
+  }
+  std::vector<RolloutStep> out;
+  for (size_t i = 0; i < steps.size(); ++i) {
+    std::string path = absl::StrCat("steps[", i, "]");
+    const Json& s = steps[i];
+    if (!s.is_object()) return Bad(path, "expected an object");
+    HS_RETURN_IF_ERROR(CheckKeys(s, path, {"weight", "duration_s", "gate"}));
+    if (!s.contains("weight")) return Bad(path + ".weight", "required (candidate percent, 0-100)");
+    HS_ASSIGN_OR_RETURN(double w, Number(s, "weight", path + ".weight", 0, 0, 100));
+    HS_ASSIGN_OR_RETURN(double d, Number(s, "duration_s", path + ".duration_s", 60, 0, 7 * 86400));
+    RolloutStep step;
+    step.weight_bp = static_cast<int>(std::lround(w * 100));
+    step.duration_ms = static_cast<int64_t>(std::llround(d * 1000));
+    if (s.contains("gate")) {
+      if (!s["gate"].is_string() || (s["gate"] != "manual" && s["gate"] != "auto")) {
+        return Bad(path + ".gate", "expected \"manual\" or \"auto\"");
+      }
+      step.manual_gate = s["gate"] == "manual";
+    }
+    if (!out.empty() && step.weight_bp < out.back().weight_bp) {
+      return Bad(path + ".weight", "weights must not decrease from one step to the next");
+    }
+    out.push_back(step);
+  }
+  return out;
+}
+
+absl::StatusOr<AnalysisSpec> ParseAnalysis(const Json& j) {
+  AnalysisSpec a;
+  if (j.is_null()) return a;
+  if (!j.is_object()) return Bad("analysis", "expected an object");
+  HS_RETURN_IF_ERROR(CheckKeys(j, "analysis",
+                               {"max_error_rate", "max_error_rate_increase", "max_p99_ms",
+                                "max_p99_ratio", "min_latency_delta_ms", "min_requests",
+                                "insufficient_data_timeout_s", "on_insufficient_data"}));
+  HS_ASSIGN_OR_RETURN(a.max_error_rate, Number(j, "max_error_rate", "analysis.max_error_rate",
+                                               a.max_error_rate, 0, 1));
+  HS_ASSIGN_OR_RETURN(a.max_error_rate_increase,
+                      Number(j, "max_error_rate_increase", "analysis.max_error_rate_increase",
+                             a.max_error_rate_increase, 0, 1));
+  HS_ASSIGN_OR_RETURN(a.max_p99_ms, Number(j, "max_p99_ms", "analysis.max_p99_ms", a.max_p99_ms,
+                                           0, 3.6e6));
+  HS_ASSIGN_OR_RETURN(a.max_p99_ratio, Number(j, "max_p99_ratio", "analysis.max_p99_ratio",
+                                              a.max_p99_ratio, 1, 1000));
+  HS_ASSIGN_OR_RETURN(a.min_latency_delta_ms,
+                      Number(j, "min_latency_delta_ms", "analysis.min_latency_delta_ms",
+                             a.min_latency_delta_ms, 0, 3.6e6));
+  HS_ASSIGN_OR_RETURN(double min_requests, Number(j, "min_requests", "analysis.min_requests",
+                                                  static_cast<double>(a.min_requests), 1, 1e9));
+  a.min_requests = static_cast<int64_t>(min_requests);
+  HS_ASSIGN_OR_RETURN(double timeout_s,
+                      Number(j, "insufficient_data_timeout_s",
+                             "analysis.insufficient_data_timeout_s",
+                             a.insufficient_data_timeout_ms / 1000.0, 0, 7 * 86400));
+  a.insufficient_data_timeout_ms = static_cast<int64_t>(std::llround(timeout_s * 1000));
+  if (j.contains("on_insufficient_data")) {
+    const Json& v = j["on_insufficient_data"];
+    if (!v.is_string() || (v != "rollback" && v != "promote" && v != "pause")) {
+      return Bad("analysis.on_insufficient_data", "expected rollback, promote or pause");
+    }
+    a.on_insufficient_data = v.get<std::string>();
+  }
+  return a;
+}
+
+double LogChoose(double n, double k) {
+  return std::lgamma(n + 1) - std::lgamma(k + 1) - std::lgamma(n - k + 1);
+}
+
+// One-sided Fisher exact test: P(X >= f1) for X ~ Hypergeometric(N = n1 + n2, K = f1 + f2, n1),
+// i.e. how surprising this many candidate failures are if both variants fail alike.
+double FisherGreater(uint64_t f1, uint64_t n1, uint64_t f2, uint64_t n2) {
+  double N = static_cast<double>(n1 + n2), K = static_cast<double>(f1 + f2);
+  if (n1 == 0 || K == 0) return 1;
+  double denom = LogChoose(N, static_cast<double>(n1));
+  double p = 0;
+  uint64_t hi = std::min<uint64_t>(f1 + f2, n1);
+  for (uint64_t k = f1; k <= hi; ++k) {
+    double kk = static_cast<double>(k);
+    if (K - kk > static_cast<double>(n2)) continue;
+    p += std::exp(LogChoose(K, kk) + LogChoose(N - K, static_cast<double>(n1) - kk) - denom);
+  }
+  return std::min(1.0, p);
+}
+
+// One-sided binomial test: P(X >= k) for X ~ Binomial(n, p0).
+double BinomialGreater(uint64_t k, uint64_t n, double p0) {
+  if (k == 0) return 1;
+  if (p0 <= 0) return 0;
+  if (p0 >= 1) return 1;
+  double below = 0;  // P(X < k)
+  for (uint64_t i = 0; i < k && i <= n; ++i) {
+    double di = static_cast<double>(i), dn = static_cast<double>(n);
+    below += std::exp(LogChoose(dn, di) + di * std::log(p0) + (dn - di) * std::log1p(-p0));
+  }
+  return std::max(0.0, 1 - below);
+}
+
+double Round3(double v) { return std::round(v * 1000) / 1000; }
+
+}  // namespace
+
+absl::StatusOr<std::vector<RolloutStep>> ParseStepList(const std::string& text) {
+  std::vector<RolloutStep> out;
+  for (absl::string_view part : absl::StrSplit(text, ',', absl::SkipWhitespace())) {
+    std::vector<absl::string_view> wd = absl::StrSplit(part, ':');
+    double w = 0;
+    if (wd.size() != 2 || !absl::SimpleAtod(wd[0], &w) || w < 0 || w > 100) {
+      return Bad("steps", absl::StrCat("'", std::string(part),
+                                       "' is not WEIGHT:DURATION (e.g. 5:60s, 25:2m)"));
+    }
+    absl::string_view d = wd[1];
+    double mult = 1;
+    if (!d.empty() && (d.back() == 's' || d.back() == 'm' || d.back() == 'h')) {
+      mult = d.back() == 's' ? 1 : d.back() == 'm' ? 60 : 3600;
+      d.remove_suffix(1);
+    }
+    double secs = 0;
+    if (!absl::SimpleAtod(d, &secs) || secs < 0) {
+      return Bad("steps", absl::StrCat("'", std::string(part), "': bad duration"));
+    }
+    out.push_back({static_cast<int>(std::lround(w * 100)),
+                   static_cast<int64_t>(std::llround(secs * mult * 1000)), false});
+  }
+  if (out.empty()) return Bad("steps", "no steps given");
+  return out;
+}
+
+absl::StatusOr<RolloutSpec> ParseRolloutSpec(const std::string& strategy, const Json& options) {
+  if (!options.is_object()) return Bad("request body", "expected a JSON object");
+  RolloutSpec spec;
+  spec.strategy = strategy;
+  std::set<std::string> common = {"model", "version", "alias", "endpoint", "strategy",
+                                  "analysis", "deadline_s"};
+  auto allow = [&](std::initializer_list<const char*> extra) {
+    std::set<std::string> keys = common;
+    for (const char* k : extra) keys.insert(k);
+    return CheckKeys(options, "", keys);
+  };
+  if (strategy == "canary") {
+    HS_RETURN_IF_ERROR(allow({"steps"}));
+    if (options.contains("steps")) {
+      HS_ASSIGN_OR_RETURN(spec.steps, ParseSteps(options["steps"]));
+    } else {
+      spec.steps = {{500, 60'000, false}, {2500, 120'000, false}, {5000, 120'000, false}};
+    }
+  } else if (strategy == "rolling") {
+    HS_RETURN_IF_ERROR(allow({"batches", "pause_s"}));
+    HS_ASSIGN_OR_RETURN(double batches, Number(options, "batches", "batches", 4, 1, 100));
+    HS_ASSIGN_OR_RETURN(double pause_s, Number(options, "pause_s", "pause_s", 60, 0, 86400));
+    int n = static_cast<int>(batches);
+    for (int i = 1; i <= n; ++i) {
+      spec.steps.push_back({10000 * i / n, static_cast<int64_t>(pause_s * 1000), false});
+    }
+  } else if (strategy == "blue-green") {
+    HS_RETURN_IF_ERROR(allow({"preview_s", "rollback_window_s"}));
+    HS_ASSIGN_OR_RETURN(double preview_s, Number(options, "preview_s", "preview_s", 0, 0, 86400));
+    HS_ASSIGN_OR_RETURN(double window_s, Number(options, "rollback_window_s", "rollback_window_s",
+                                                300, 0, 7 * 86400));
+    if (preview_s > 0) spec.steps.push_back({0, static_cast<int64_t>(preview_s * 1000), false});
+    spec.steps.push_back({10000, static_cast<int64_t>(window_s * 1000), false});
+  } else {
+    return Bad("strategy", absl::StrCat("'", strategy, "' is not a progressive strategy"));
+  }
+  HS_ASSIGN_OR_RETURN(spec.analysis,
+                      ParseAnalysis(options.contains("analysis") ? options["analysis"] : Json()));
+  int64_t total = 0;
+  for (const auto& s : spec.steps) total += s.duration_ms;
+  HS_ASSIGN_OR_RETURN(double deadline_s, Number(options, "deadline_s", "deadline_s",
+                                                (total + 600'000) / 1000.0, 1, 30 * 86400));
+  spec.deadline_ms = static_cast<int64_t>(std::llround(deadline_s * 1000));
+  if (spec.deadline_ms < total) {
+    return Bad("deadline_s", absl::StrCat("is shorter than the steps' total of ", total / 1000.0,
+                                          " s"));
+  }
+  return spec;
+}
+
+Json ToJson(const RolloutSpec& spec) {
+  Json steps = Json::array();
+  for (const auto& s : spec.steps) {
+    Json j = {{"weight", s.weight_bp / 100.0}, {"duration_s", s.duration_ms / 1000.0}};
+    if (s.manual_gate) j["gate"] = "manual";
+    steps.push_back(j);
+  }
+  const AnalysisSpec& a = spec.analysis;
+  return Json{{"strategy", spec.strategy},
+              {"steps", steps},
+              {"analysis",
+               {{"max_error_rate", a.max_error_rate},
+                {"max_error_rate_increase", a.max_error_rate_increase},
+                {"max_p99_ms", a.max_p99_ms},
+                {"max_p99_ratio", a.max_p99_ratio},
+                {"min_latency_delta_ms", a.min_latency_delta_ms},
+                {"min_requests", a.min_requests},
+                {"insufficient_data_timeout_s", a.insufficient_data_timeout_ms / 1000.0},
+                {"on_insufficient_data", a.on_insufficient_data}}},
+              {"deadline_s", spec.deadline_ms / 1000.0}};
+}
+
+absl::StatusOr<RolloutSpec> RolloutSpecFromJson(const Json& j) {
+  if (!j.is_object() || !j.contains("strategy") || !j["strategy"].is_string()) {
+    return absl::InvalidArgumentError("stored rollout spec has no strategy");
+  }
+  Json options = {{"steps", j.value("steps", Json::array())},
+                  {"analysis", j.value("analysis", Json::object())},
+                  {"deadline_s", j.value("deadline_s", 1.0)}};
+  RolloutSpec spec;
+  spec.strategy = j["strategy"].get<std::string>();
+  HS_ASSIGN_OR_RETURN(spec.steps, ParseSteps(options["steps"]));
+  HS_ASSIGN_OR_RETURN(spec.analysis, ParseAnalysis(options["analysis"]));
+  spec.deadline_ms = static_cast<int64_t>(std::llround(options["deadline_s"].get<double>() * 1000));
+  return spec;
+}
+
+double WindowStats::QuantileMs(double q) const {
+  uint64_t total = 0;
+  for (uint64_t b : buckets) total += b;
+  if (total == 0) return 0;
+  double rank = q * static_cast<double>(total);
+  double seen = 0;
+  for (int i = 0; i <= kLatencyBuckets; ++i) {
+    if (buckets[i] == 0) continue;
+    if (seen + buckets[i] >= rank) {
+      double lo = i == 0 ? 0 : LatencyBucketBound(i - 1);
+      double hi = i < kLatencyBuckets ? LatencyBucketBound(i) : 2 * LatencyBucketBound(i - 1);
+      double frac = (rank - seen) / buckets[i];
+      return (lo + (hi - lo) * frac) * 1000;
+    }
+    seen += buckets[i];
+  }
+  return LatencyBucketBound(kLatencyBuckets - 1) * 1000;
+}
+
+Json WindowStats::ToJson() const {
+  return Json{{"requests", requests},
+              {"failures", failures},
+              {"error_rate", Round3(error_rate())},
+              {"p50_ms", Round3(QuantileMs(0.5))},
+              {"p99_ms", Round3(QuantileMs(0.99))}};
+}
+
+WindowStats Delta(const VersionMetrics::Snapshot& now, const VersionMetrics::Snapshot& then) {
+  WindowStats w;
+  w.requests = now.requests - then.requests;
+  w.failures = now.failures - then.failures;
+  for (int i = 0; i <= kLatencyBuckets; ++i) {
+    w.buckets[i] = now.buckets[VersionMetrics::kTotal][i] - then.buckets[VersionMetrics::kTotal][i];
+  }
+  return w;
+}
+
+const char* VerdictName(Verdict v) {
+  switch (v) {
+    case Verdict::kPass: return "pass";
+    case Verdict::kFail: return "fail";
+    case Verdict::kInsufficientData: return "insufficient_data";
+  }
+  return "?";
+}
+
+Decision Analyze(const AnalysisSpec& spec, const WindowStats& candidate, const WindowStats& stable,
+                 const std::optional<WindowStats>& stable_reference, double alpha) {
+  Decision d;
+  const WindowStats* ref = nullptr;
+  std::string ref_kind = "none";
+  if (static_cast<int64_t>(stable.requests) >= spec.min_requests) {
+    ref = &stable;
+    ref_kind = "same window";
+  } else if (stable_reference &&
+             static_cast<int64_t>(stable_reference->requests) >= spec.min_requests) {
+    ref = &*stable_reference;
+    ref_kind = "last stable window with enough data";
+  }
+  d.detail = Json{{"candidate", candidate.ToJson()},
+                  {"stable", stable.ToJson()},
+                  {"stable_reference", ref_kind},
+                  {"alpha", alpha},
+                  {"thresholds",
+                   {{"max_error_rate", spec.max_error_rate},
+                    {"max_error_rate_increase", spec.max_error_rate_increase},
+                    {"max_p99_ms", spec.max_p99_ms},
+                    {"max_p99_ratio", spec.max_p99_ratio},
+                    {"min_latency_delta_ms", spec.min_latency_delta_ms},
+                    {"min_requests", spec.min_requests}}},
+                  {"statistics",
+                   "error budget: one-sided binomial test against max_error_rate; error increase: "
+                   "one-sided Fisher exact test against the stable; latency: p99 from the "
+                   "total-latency histogram plus a one-sided binomial test that more than 1% of "
+                   "candidate requests are slower than the stable p99's bucket"}};
+  if (static_cast<int64_t>(candidate.requests) < spec.min_requests) {
+    d.verdict = Verdict::kInsufficientData;
+    d.reason = absl::StrCat("insufficient data: candidate has ", candidate.requests, " of ",
+                            spec.min_requests, " requests needed");
+    return d;
+  }
+  std::vector<std::string> fails;
+  double cer = candidate.error_rate();
+  double p_budget = BinomialGreater(candidate.failures, candidate.requests, spec.max_error_rate);
+  d.detail["p_error_budget"] = p_budget;
+  if (cer > spec.max_error_rate && p_budget < alpha) {
+    fails.push_back(absl::StrCat("candidate error rate ", Round3(cer), " > budget ",
+                                 spec.max_error_rate, " (", candidate.failures, " of ",
+                                 candidate.requests, ", p=", p_budget, ")"));
+  }
+  double cp99 = candidate.QuantileMs(0.99);
+  if (spec.max_p99_ms > 0 && cp99 > spec.max_p99_ms) {
+    fails.push_back(absl::StrCat("candidate p99 ", Round3(cp99), " ms > budget ", spec.max_p99_ms,
+                                 " ms"));
+  }
+  if (ref != nullptr) {
+    double increase = cer - ref->error_rate();
+    double p_inc = FisherGreater(candidate.failures, candidate.requests, ref->failures,
+                                 ref->requests);
+    d.detail["error_rate_increase"] = Round3(increase);
+    d.detail["p_error_increase"] = p_inc;
+    if (increase > spec.max_error_rate_increase && p_inc < alpha) {
+      fails.push_back(absl::StrCat("candidate error rate ", Round3(cer), " vs stable ",
+                                   Round3(ref->error_rate()), " (+", Round3(increase),
+                                   " > tolerance ", spec.max_error_rate_increase, ", p=", p_inc,
+                                   ")"));
+    }
+    double sp99 = ref->QuantileMs(0.99);
+    d.detail["p99_ratio"] = sp99 > 0 ? Round3(cp99 / sp99) : 0.0;
+    // Candidate requests slower than the whole bucket holding the stable p99: about 1% or less
+    // when nothing changed. A real slowdown puts many there; one outlier does not.
+    int b99 = 0;
+    while (b99 < kLatencyBuckets && LatencyBucketBound(b99) * 1000 < sp99) ++b99;
+    uint64_t exceed = 0, total = 0;
+    for (int i = 0; i <= kLatencyBuckets; ++i) {
+      total += candidate.buckets[i];
+      if (i > b99) exceed += candidate.buckets[i];
+    }
+    double exceed_share = total ? static_cast<double>(exceed) / total : 0;
+    double p_slow = BinomialGreater(exceed, total, 0.01);
+    d.detail["share_slower_than_stable_p99"] = Round3(exceed_share);
+    d.detail["p_latency"] = p_slow;
+    if (cp99 > spec.max_p99_ratio * sp99 && cp99 - sp99 > spec.min_latency_delta_ms &&
+        p_slow < alpha) {
+      fails.push_back(absl::StrCat("candidate p99 ", Round3(cp99), " ms vs stable ", Round3(sp99),
+                                   " ms (> ", spec.max_p99_ratio, "x; ",
+                                   Round3(exceed_share * 100),
+                                   "% of candidate requests slower than the stable p99 bucket, p=",
+                                   p_slow, ")"));
+    }
+  }
+  if (!fails.empty()) {
+    d.verdict = Verdict::kFail;
+    d.reason = fails.front();
+    for (size_t i = 1; i < fails.size(); ++i) d.reason += "; " + fails[i];
+    return d;
+  }
+  d.verdict = Verdict::kPass;
+  d.reason = absl::StrCat("candidate error rate ", Round3(cer), ", p99 ", Round3(cp99), " ms",
+                          ref ? absl::StrCat(" (stable ", Round3(ref->error_rate()), ", ",
+                                             Round3(ref->QuantileMs(0.99)), " ms)")
+                              : std::string(" (no stable reference)"));
+  return d;
+}
+
+}  // namespace hotswap::serving

@@ -1,0 +1,122 @@
+// Rollout strategies as weight schedules, and the analysis that gates every step.
+//
+// Every progressive strategy is a list of steps, each a candidate weight held for a duration,
+// followed by promotion:
+//   canary      user steps (default 5% 60 s → 25% 120 s → 50% 120 s), analysis at every step;
+//   rolling     `batches` equal steps (default 4: 25/50/75/100%) of `pause_s` each, with a health
+//               analysis between them;
+//   blue-green  green (the candidate) loaded beside blue at 0% for `preview_s` (reachable with
+//               `x-hotswap-variant: candidate`), then an instant switch to 100% held for
+//               `rollback_window_s` with blue kept warm (post-promotion analysis; a failure
+//               switches back at once), then blue is released.
+// A step may carry `"gate": "manual"`: the rollout pauses there until `promote`.
+//
+// Analysis compares the candidate with the stable variant over the same window (since the step
+// began): error rate, p50/p99 latency. Outcomes: pass, fail, or insufficient data (fewer than
+// `min_requests` candidate requests): the rollout waits — up to `insufficient_data_timeout_s`
+// past the step's end — and then does `on_insufficient_data` (rollback, promote or pause), so
+// low traffic never causes a false rollback or a silent stall. A step fails when any of these is
+// both over its threshold and statistically significant (one-sided, level alpha):
+//   - candidate error rate > max_error_rate, by a binomial test against that budget;
+//   - candidate error rate − stable error rate > max_error_rate_increase, by a Fisher exact test
+//     (exact for the small counts canaries see, where a normal approximation over-fires);
+//   - candidate p99 > max_p99_ms when that is > 0 (an absolute budget, e.g. from the version's
+//     PerformanceBaseline; no test);
+//   - candidate p99 > max_p99_ratio × stable p99 and more than min_latency_delta_ms above it
+//     (sub-millisecond jitter is not a regression), and a binomial test says more than 1% of
+//     the candidate's requests are slower than the histogram bucket holding the stable p99 —
+//     a single outlier in a small sample (whose p99 is its maximum) is not a regression.
+// The stable side needs min_requests too; when it got too little traffic in the window (e.g. at
+// 100%), its last window with enough data is the reference.
+// Looking again and again inflates false alarms, so failure checks during a step (which let a
+// bad candidate be rolled back without waiting for the step's end) run only when the
+// candidate's sample has doubled since the previous look, at alpha = 0.001 each; the step's end
+// is judged at alpha = 0.01. A pass needs the whole step.
+//
+// Latency quantiles come from the serving metrics' histograms (bucket bounds double, linear
+// interpolation inside a bucket: a relative error up to 2× on a single quantile, which is why the
+// default ratio is 1.5 with a 1 ms floor).
+// Pure functions; thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "domain/model.h"
+#include "serving/metrics.h"
+
+namespace hotswap::serving {
+
+struct RolloutStep {
+  int weight_bp = 0;          // candidate share, basis points (0..10000)
+  int64_t duration_ms = 0;
+  bool manual_gate = false;   // pause before this step's analysis can advance
+};
+
+struct AnalysisSpec {
+  double max_error_rate = 0.05;
+  double max_error_rate_increase = 0.01;
+  double max_p99_ms = 0;            // 0 = no absolute budget
+  double max_p99_ratio = 1.5;
+  double min_latency_delta_ms = 1.0;
+  int64_t min_requests = 50;        // per variant and window
+  int64_t insufficient_data_timeout_ms = 300'000;
+  std::string on_insufficient_data = "rollback";  // rollback | promote | pause
+};
+
+struct RolloutSpec {
+  std::string strategy;  // canary | rolling | blue-green
+  std::vector<RolloutStep> steps;
+  AnalysisSpec analysis;
+  int64_t deadline_ms = 0;  // whole rollout; 0 = sum of step durations + 10 min
+};
+
+// Parses the strategy options of a deploy request body: `steps` (canary: [{"weight": 5,
+// "duration_s": 60, "gate": "manual"}...]), `batches` and `pause_s` (rolling), `preview_s` and
+// `rollback_window_s` (blue-green), `analysis` {...the AnalysisSpec fields, `_ms` as `_s` for
+// durations...}, `deadline_s`. Unknown options and out-of-range values are InvalidArgument naming
+// the field.
+absl::StatusOr<RolloutSpec> ParseRolloutSpec(const std::string& strategy,
+                                             const domain::Json& options);
+domain::Json ToJson(const RolloutSpec& spec);
+absl::StatusOr<RolloutSpec> RolloutSpecFromJson(const domain::Json& j);  // ToJson's inverse
+
+// "5:60s,25:120s,50:2m" (weight percent : duration with s|m|h) → steps.
+absl::StatusOr<std::vector<RolloutStep>> ParseStepList(const std::string& text);
+
+// Counters of one variant over a window (a difference of two VersionMetrics snapshots).
+struct WindowStats {
+  uint64_t requests = 0;
+  uint64_t failures = 0;
+  std::array<uint64_t, kLatencyBuckets + 1> buckets{};  // total latency
+  double error_rate() const { return requests ? static_cast<double>(failures) / requests : 0; }
+  // Latency quantile in ms (q in (0,1)); 0 when empty.
+  double QuantileMs(double q) const;
+  domain::Json ToJson() const;
+};
+WindowStats Delta(const VersionMetrics::Snapshot& now, const VersionMetrics::Snapshot& then);
+
+enum class Verdict { kPass, kFail, kInsufficientData };
+const char* VerdictName(Verdict v);
+
+struct Decision {
+  Verdict verdict = Verdict::kInsufficientData;
+  std::string reason;   // human summary
+  domain::Json detail;  // measured values, thresholds, sample sizes, statistic used
+};
+
+// Judges the candidate against the stable over one window. `stable_reference` stands in for the
+// stable window when that has fewer than min_requests.
+// `alpha` is the one-sided significance level of this look (see the header comment).
+Decision Analyze(const AnalysisSpec& spec, const WindowStats& candidate, const WindowStats& stable,
+                 const std::optional<WindowStats>& stable_reference, double alpha = 0.01);
+
+// Significance levels: interim looks during a step (taken only when the candidate's sample has
+// doubled since the last one, so at most ~log2(traffic) looks per step) and the step's end.
+inline constexpr double kInterimAlpha = 0.001;
+inline constexpr double kFinalAlpha = 0.01;
+
+}  // namespace hotswap::serving

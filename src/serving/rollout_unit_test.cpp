@@ -1,0 +1,278 @@
+// Rollout specs, the step analysis and the router, as pure functions.
+#include <gtest/gtest.h>
+
+#include <iostream>
+#include <random>
+
+#include "serving/rollout.h"
+#include "serving/router.h"
+
+namespace hotswap::serving {
+namespace {
+
+using domain::Json;
+
+// A window of `n` requests, `failures` of them failed, all with latency `ms`.
+WindowStats Window(uint64_t n, uint64_t failures, double ms) {
+  WindowStats w;
+  w.requests = n;
+  w.failures = failures;
+  int b = 0;
+  while (b < kLatencyBuckets && LatencyBucketBound(b) * 1000 < ms) ++b;
+  w.buckets[b] = n;
+  return w;
+}
+
+TEST(RolloutSpecTest, CanaryDefaultsAndExplicitSteps) {
+  auto spec = ParseRolloutSpec("canary", Json{{"model", "m"}});
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  ASSERT_EQ(spec->steps.size(), 3u);
+  EXPECT_EQ(spec->steps[0].weight_bp, 500);
+  EXPECT_EQ(spec->steps[0].duration_ms, 60'000);
+  EXPECT_EQ(spec->steps[2].weight_bp, 5000);
+  EXPECT_EQ(spec->deadline_ms, 300'000 + 600'000);
+  spec = ParseRolloutSpec("canary", Json::parse(R"({"steps": [{"weight": 2.5, "duration_s": 30},
+      {"weight": 40, "gate": "manual"}], "analysis": {"min_requests": 7,
+      "on_insufficient_data": "promote"}, "deadline_s": 4000})"));
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->steps[0].weight_bp, 250);
+  EXPECT_EQ(spec->steps[1].duration_ms, 60'000);
+  EXPECT_TRUE(spec->steps[1].manual_gate);
+  EXPECT_EQ(spec->analysis.min_requests, 7);
+  EXPECT_EQ(spec->analysis.on_insufficient_data, "promote");
+  EXPECT_EQ(spec->deadline_ms, 4'000'000);
+}
+
+TEST(RolloutSpecTest, RollingAndBlueGreenBecomeWeightSchedules) {
+  auto rolling = ParseRolloutSpec("rolling", Json{{"batches", 3}, {"pause_s", 5}});
+  ASSERT_TRUE(rolling.ok());
+  ASSERT_EQ(rolling->steps.size(), 3u);
+  EXPECT_EQ(rolling->steps[0].weight_bp, 3333);
+  EXPECT_EQ(rolling->steps[2].weight_bp, 10000);
+  EXPECT_EQ(rolling->steps[1].duration_ms, 5000);
+  auto bg = ParseRolloutSpec("blue-green", Json{{"preview_s", 20}, {"rollback_window_s", 90}});
+  ASSERT_TRUE(bg.ok());
+  ASSERT_EQ(bg->steps.size(), 2u);
+  EXPECT_EQ(bg->steps[0].weight_bp, 0);
+  EXPECT_EQ(bg->steps[0].duration_ms, 20'000);
+  EXPECT_EQ(bg->steps[1].weight_bp, 10000);
+  auto instant = ParseRolloutSpec("blue-green", Json::object());
+  ASSERT_TRUE(instant.ok());
+  EXPECT_EQ(instant->steps.size(), 1u);
+}
+
+TEST(RolloutSpecTest, BadOptionsNameTheField) {
+  struct Case {
+    std::string strategy;
+    const char* json;
+    const char* field;
+  } cases[] = {
+      {"canary", R"({"steps": "5:60s"})", "steps"},
+      {"canary", R"({"steps": [{"duration_s": 5}]})", "steps[0].weight"},
+      {"canary", R"({"steps": [{"weight": -1}]})", "steps[0].weight"},
+      {"canary", R"({"steps": [{"weight": 5, "gate": "sometimes"}]})", "steps[0].gate"},
+      {"canary", R"({"steps": [{"weight": 5, "speed": 1}]})", "steps[0].speed"},
+      {"canary", R"({"analysis": {"max_error_rate": 2}})", "analysis.max_error_rate"},
+      {"canary", R"({"analysis": {"min_requests": 0}})", "analysis.min_requests"},
+      {"canary", R"({"analysis": {"on_insufficient_data": "panic"}})", "analysis.on_insufficient_data"},
+      {"canary", R"({"analysis": []})", "analysis"},
+      {"canary", R"({"deadline_s": 10})", "deadline_s"},
+      {"rolling", R"({"batches": 0})", "batches"},
+      {"rolling", R"({"steps": []})", "steps"},
+      {"blue-green", R"({"preview_s": "soon"})", "preview_s"},
+      {"ab-test", R"({})", "strategy"},
+  };
+  for (const Case& c : cases) {
+    auto spec = ParseRolloutSpec(c.strategy, Json::parse(c.json));
+    ASSERT_FALSE(spec.ok()) << c.json;
+    EXPECT_TRUE(absl::IsInvalidArgument(spec.status()));
+    EXPECT_EQ(spec.status().message().find(c.field), 0u) << spec.status() << " for " << c.json;
+  }
+}
+
+TEST(RolloutSpecTest, JsonRoundTrip) {
+  auto spec = ParseRolloutSpec("canary", Json::parse(R"({"steps": [{"weight": 5, "duration_s": 30},
+      {"weight": 50, "duration_s": 60, "gate": "manual"}], "analysis": {"max_p99_ms": 20}})"));
+  ASSERT_TRUE(spec.ok());
+  auto back = RolloutSpecFromJson(ToJson(*spec));
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(ToJson(*back), ToJson(*spec));
+  EXPECT_EQ(back->steps[1].manual_gate, true);
+  EXPECT_EQ(back->analysis.max_p99_ms, 20);
+}
+
+TEST(RolloutSpecTest, StepListShorthand) {
+  auto steps = ParseStepList("5:60s, 25:2m,50:0.5h,100:30");
+  ASSERT_TRUE(steps.ok()) << steps.status();
+  ASSERT_EQ(steps->size(), 4u);
+  EXPECT_EQ((*steps)[1].weight_bp, 2500);
+  EXPECT_EQ((*steps)[1].duration_ms, 120'000);
+  EXPECT_EQ((*steps)[2].duration_ms, 1'800'000);
+  EXPECT_EQ((*steps)[3].duration_ms, 30'000);
+  for (const char* bad : {"", "5", "5:", "x:60s", "500:60s", "5:-1s", "5:60d"}) {
+    EXPECT_FALSE(ParseStepList(bad).ok()) << bad;
+  }
+}
+
+TEST(WindowStatsTest, QuantilesInterpolateInsideBuckets) {
+  WindowStats w = Window(100, 0, 1.0);
+  double p50 = w.QuantileMs(0.5);
+  EXPECT_GT(p50, 0.4);
+  EXPECT_LE(p50, 1.6);
+  EXPECT_EQ(WindowStats{}.QuantileMs(0.99), 0);
+  WindowStats mixed;
+  mixed.buckets[2] = 99;   // ~0.1 ms
+  mixed.buckets[10] = 1;   // ~25 ms
+  mixed.requests = 100;
+  EXPECT_LT(mixed.QuantileMs(0.5), 0.11);
+  EXPECT_GT(mixed.QuantileMs(0.999), 10);
+}
+
+TEST(AnalyzeTest, TooFewCandidateRequestsIsInsufficientDataNotFailure) {
+  AnalysisSpec spec;
+  spec.min_requests = 50;
+  Decision d = Analyze(spec, Window(49, 49, 100), Window(1000, 0, 1), std::nullopt);
+  EXPECT_EQ(d.verdict, Verdict::kInsufficientData);
+  EXPECT_NE(d.reason.find("49 of 50"), std::string::npos);
+}
+
+TEST(AnalyzeTest, PassesWhenTheCandidateMatchesTheStable) {
+  AnalysisSpec spec;
+  Decision d = Analyze(spec, Window(200, 1, 1), Window(2000, 10, 1), std::nullopt);
+  EXPECT_EQ(d.verdict, Verdict::kPass) << d.reason;
+  EXPECT_EQ(d.detail["stable_reference"], "same window");
+  EXPECT_EQ(d.detail["candidate"]["requests"], 200);
+}
+
+TEST(AnalyzeTest, ErrorBudgetAndSignificantIncreaseFail) {
+  AnalysisSpec spec;
+  Decision over = Analyze(spec, Window(100, 15, 1), Window(1000, 0, 1), std::nullopt);
+  EXPECT_EQ(over.verdict, Verdict::kFail);
+  EXPECT_NE(over.reason.find("budget"), std::string::npos) << over.reason;
+  // 4% vs 0.5%: under the 5% budget but a significant increase above the 1% tolerance.
+  Decision inc = Analyze(spec, Window(500, 20, 1), Window(2000, 10, 1), std::nullopt);
+  EXPECT_EQ(inc.verdict, Verdict::kFail) << inc.reason;
+  EXPECT_LT(inc.detail["p_error_increase"].get<double>(), 1e-4);
+}
+
+TEST(AnalyzeTest, AnOverBudgetRateTheSampleCannotConfirmDoesNotFailYet) {
+  AnalysisSpec spec;
+  spec.min_requests = 20;
+  // 2 of 20 (10%) is over the 5% budget, but P(>= 2 of 20 | 5%) = 0.26.
+  // (No stable reference here, so only the budget applies.)
+  Decision d = Analyze(spec, Window(20, 2, 1), Window(0, 0, 0), std::nullopt);
+  EXPECT_NE(d.verdict, Verdict::kFail) << d.reason;
+  // Interim looks are stricter than the step's end: P(>= 11 of 100 | 5%) ≈ 0.01 > 0.001.
+  Decision end = Analyze(spec, Window(100, 12, 1), Window(0, 0, 0), std::nullopt, kFinalAlpha);
+  Decision interim =
+      Analyze(spec, Window(100, 12, 1), Window(0, 0, 0), std::nullopt, kInterimAlpha);
+  EXPECT_EQ(end.verdict, Verdict::kFail) << end.reason;
+  EXPECT_EQ(interim.verdict, Verdict::kPass) << interim.detail.dump();
+}
+
+TEST(AnalyzeTest, AnIncreaseTheSampleCannotDistinguishFromNoiseDoesNotFail) {
+  AnalysisSpec spec;
+  spec.min_requests = 20;
+  // 2 failures in 50 (4%) vs 1 in 100 (1%): above the tolerance, but Fisher's p ≈ 0.26.
+  Decision d = Analyze(spec, Window(50, 2, 1), Window(100, 1, 1), std::nullopt);
+  EXPECT_EQ(d.verdict, Verdict::kPass) << d.reason;
+  EXPECT_GT(d.detail["p_error_increase"].get<double>(), 0.1);
+}
+
+TEST(AnalyzeTest, LatencyRegressionFailsButJitterAndOutliersDoNot) {
+  AnalysisSpec spec;
+  Decision slow = Analyze(spec, Window(100, 0, 8), Window(1000, 0, 1), std::nullopt);
+  EXPECT_EQ(slow.verdict, Verdict::kFail);
+  EXPECT_NE(slow.reason.find("p99"), std::string::npos);
+  // 1.6x but only 0.16 ms apart: under the 1 ms floor.
+  Decision jitter = Analyze(spec, Window(100, 0, 0.4), Window(1000, 0, 0.25), std::nullopt);
+  EXPECT_EQ(jitter.verdict, Verdict::kPass) << jitter.reason;
+  // One slow request among 60 makes the small sample's p99 its maximum; not a regression.
+  WindowStats outlier = Window(60, 0, 0.3);
+  outlier.buckets[12] = 1;  // ~100 ms
+  outlier.requests = 61;
+  Decision one = Analyze(spec, outlier, Window(1000, 0, 0.3), std::nullopt);
+  EXPECT_EQ(one.verdict, Verdict::kPass) << one.reason;
+  // An absolute budget applies even without a stable reference.
+  spec.max_p99_ms = 5;
+  Decision budget = Analyze(spec, Window(100, 0, 8), Window(0, 0, 0), std::nullopt);
+  EXPECT_EQ(budget.verdict, Verdict::kFail);
+  EXPECT_EQ(budget.detail["stable_reference"], "none");
+}
+
+TEST(AnalyzeTest, TheLastStableWindowStandsInWhenTheStableGetsNoTraffic) {
+  AnalysisSpec spec;
+  WindowStats reference = Window(500, 0, 1);
+  Decision d = Analyze(spec, Window(300, 0, 8), Window(0, 0, 0), reference);
+  EXPECT_EQ(d.verdict, Verdict::kFail);
+  EXPECT_EQ(d.detail["stable_reference"], "last stable window with enough data");
+}
+
+TEST(AnalyzeTest, IdenticalVariantsRarelyFailUnderRandomNoise) {
+  // 2,000 simulated steps where both variants draw from the same error rate and latency
+  // distribution: false failures stay well under 1%.
+  std::mt19937_64 rng(42);
+  std::lognormal_distribution<double> latency(std::log(0.5), 0.4);
+  std::bernoulli_distribution error(0.005);
+  AnalysisSpec spec;
+  spec.min_requests = 50;
+  int failures = 0;
+  for (int run = 0; run < 2000; ++run) {
+    auto draw = [&](int n) {
+      WindowStats w;
+      for (int i = 0; i < n; ++i) {
+        w.requests++;
+        if (error(rng)) w.failures++;
+        double ms = latency(rng);
+        int b = 0;
+        while (b < kLatencyBuckets && LatencyBucketBound(b) * 1000 < ms) ++b;
+        w.buckets[b]++;
+      }
+      return w;
+    };
+    if (Analyze(spec, draw(60), draw(600), std::nullopt).verdict == Verdict::kFail) ++failures;
+  }
+  std::cout << "false failures of identical variants: " << failures << " in 2000 steps\n";
+  EXPECT_LT(failures, 20) << failures << " false failures in 2000";
+}
+
+TEST(RouterTest, BucketsAreStableAndSpreadEvenly) {
+  EXPECT_EQ(RoutingBucket("user-1"), RoutingBucket("user-1"));
+  int below = 0;
+  for (int i = 0; i < 20000; ++i) below += RoutingBucket("k" + std::to_string(i)) < 1000;
+  EXPECT_NEAR(below / 20000.0, 0.10, 0.01);
+}
+
+TEST(RouterTest, ChoosesByPathVersionThenPinThenKey) {
+  auto stable = std::make_shared<ServedVersion>();
+  stable->version_text = "1";
+  auto cand = std::make_shared<ServedVersion>();
+  cand->version_text = "2";
+  Endpoint ep;
+  ep.primary = stable;
+  EXPECT_EQ(ChooseVariant(ep, "", nullptr, nullptr, "id"), stable.get());
+  ep.candidate = cand;
+  ep.candidate_weight_bp = 0;
+  std::string pin_c = "candidate", pin_s = "stable";
+  EXPECT_EQ(ChooseVariant(ep, "", nullptr, nullptr, "id"), stable.get());
+  EXPECT_EQ(ChooseVariant(ep, "", &pin_c, nullptr, "id"), cand.get());
+  EXPECT_EQ(ChooseVariant(ep, "2", &pin_s, nullptr, "id"), cand.get());
+  ep.candidate_weight_bp = 10000;
+  EXPECT_EQ(ChooseVariant(ep, "", nullptr, nullptr, ""), cand.get());
+  EXPECT_EQ(ChooseVariant(ep, "", &pin_s, nullptr, ""), stable.get());
+  EXPECT_EQ(ChooseVariant(ep, "1", nullptr, nullptr, ""), stable.get());
+  ep.candidate_weight_bp = 5000;
+  std::string key = "user-42";
+  const ServedVersion* first = ChooseVariant(ep, "", nullptr, &key, "ignored");
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(ChooseVariant(ep, "", nullptr, &key, std::to_string(i)), first);
+  }
+  int to_candidate = 0;
+  for (int i = 0; i < 4000; ++i) {
+    to_candidate += ChooseVariant(ep, "", nullptr, nullptr, "") == cand.get();  // random draw
+  }
+  EXPECT_NEAR(to_candidate / 4000.0, 0.5, 0.05);
+}
+
+}  // namespace
+}  // namespace hotswap::serving

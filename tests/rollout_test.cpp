@@ -1,0 +1,431 @@
+// Rollouts end to end: a real server (real ONNX Runtime, real HTTP traffic) whose rollout clock is
+// a FakeClock, so a test decides when a step's time is up; the orchestrator thread ticks every
+// 200 ms and reads that clock. Candidates are the swap models: add_2 (good: y = x + 2),
+// flaky_add_2 (fails when x[0] >= 10) and slow_add_2 (the same answers, a few ms slower).
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "tests/test_util.h"
+
+namespace hotswap {
+namespace {
+
+using nlohmann::json;
+using testing_util::Http;
+using testing_util::HttpResult;
+using testing_util::TestServer;
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+std::string Model(const std::string& name) {
+  return ReadAll(std::string(HOTSWAP_SWAP_MODELS_DIR) + "/" + name + ".onnx");
+}
+
+bool Ended(const json& d) {
+  std::string s = d.value("state", "");
+  return s == "succeeded" || s == "failed" || s == "aborted" || s == "rolled_back";
+}
+
+class RolloutTest : public ::testing::Test {
+ protected:
+  RolloutTest() : s_({}, &clock_) {}
+
+  void SetUp() override {
+    ASSERT_EQ(s_.Call("POST", "/api/v1/models", {{"name", "m"}}).status, 201);
+    for (const char* name : {"add_1", "add_2", "flaky_add_2", "slow_add_2"}) {
+      HttpResult r = s_.Upload("m", {{"framework", "onnx"}, {"tags", {{"file", name}}}}, Model(name));
+      ASSERT_EQ(r.status, 201) << r.body;
+      versions_[name] = r.json()["version"];
+    }
+    // The stable version, deployed directly.
+    HttpResult d = s_.Call("POST", "/api/v1/deployments",
+                           {{"model", "m"}, {"version", versions_["add_1"]}});
+    ASSERT_EQ(d.status, 202) << d.body;
+    ASSERT_TRUE(testing_util::WaitFor(
+        [&] { return Get(d.json()["id"])["state"] == "succeeded"; }));
+  }
+
+  json Get(const std::string& id) { return s_.Call("GET", "/api/v1/deployments/" + id).json(); }
+
+  // Starts a rollout; returns its id ("" on failure).
+  std::string Start(const std::string& candidate, json options) {
+    options["model"] = "m";
+    options["version"] = versions_[candidate];
+    HttpResult r = s_.Call("POST", "/api/v1/deployments", options);
+    EXPECT_EQ(r.status, 202) << r.body;
+    if (r.status != 202) return "";
+    std::string id = r.json()["id"];
+    EXPECT_TRUE(testing_util::WaitFor([&] { return Get(id)["state"] != "pending"; }))
+        << Get(id).dump();
+    return id;
+  }
+
+  // Sends `n` infer requests with x[0] drawn from [0, x0_max); returns {version -> count} and
+  // counts non-200 answers in *errors.
+  std::map<std::string, int> Traffic(int n, double x0_max = 5, int* errors = nullptr,
+                                     const std::vector<std::string>& extra = {}) {
+    std::map<std::string, int> by_version;
+    std::vector<std::string> headers = {"Authorization: Bearer " + s_.admin()};
+    headers.insert(headers.end(), extra.begin(), extra.end());
+    for (int i = 0; i < n; ++i) {
+      double x0 = x0_max * ((i * 7919) % 1000) / 1000.0;
+      std::string body = absl::StrCat(R"({"id":"r)", seq_++, R"(","inputs":[{"name":"x","shape":[1,4],"datatype":"FP32","data":[)",
+                                      x0, R"(,1,1,1]}]})");
+      HttpResult r = Http("POST", s_.Url("/v2/models/m/infer"), body, headers);
+      if (r.status != 200 && errors != nullptr) ++*errors;
+      ++by_version[r.headers["x-hotswap-model-version"]];
+    }
+    return by_version;
+  }
+
+  // Advances the rollout clock and waits until the orchestrator has acted on it (the state or
+  // step changed), or 5 s.
+  json AdvanceAndWait(const std::string& id, int64_t ms) {
+    json before = Get(id);
+    clock_.Advance(ms);
+    json now = before;
+    testing_util::WaitFor(
+        [&] {
+          now = Get(id);
+          return now["state"] != before["state"] || now.value("step", 0) != before.value("step", 0);
+        },
+        5000);
+    return now;
+  }
+
+  std::string ServingVersion() {
+    std::vector<std::string> auth = {"Authorization: Bearer " + s_.admin()};
+    HttpResult r = Http("POST", s_.Url("/v2/models/m/infer"),
+                        R"({"inputs":[{"name":"x","shape":[1,4],"datatype":"FP32","data":[1,1,1,1]}]})",
+                        {"Authorization: Bearer " + s_.admin(), "x-hotswap-variant: stable"});
+    return r.headers["x-hotswap-model-version"];
+  }
+
+  FakeClock clock_;
+  TestServer s_;
+  std::map<std::string, int64_t> versions_;
+  int seq_ = 0;
+};
+
+const json kFastCanary = {
+    {"strategy", "canary"},
+    {"steps", {{{"weight", 10}, {"duration_s", 60}}, {{"weight", 50}, {"duration_s", 60}}}},
+    {"analysis", {{"min_requests", 20}}}};
+
+TEST_F(RolloutTest, GoodCandidateWalksTheStepsAndIsPromoted) {
+  std::string id = Start("add_2", kFastCanary);
+  ASSERT_FALSE(id.empty());
+  json d = Get(id);
+  EXPECT_EQ(d["state"], "progressing");
+  EXPECT_EQ(d["step"], 1);
+  EXPECT_EQ(d["weights"]["candidate"], 10.0);
+  EXPECT_EQ(d["weights"]["stable"], 90.0);
+  auto seen = Traffic(400);
+  EXPECT_GT(seen["2"], 10);  // ~10% of 400
+  EXPECT_LT(seen["2"], 80);
+  EXPECT_EQ(seen["1"] + seen["2"], 400);
+  d = AdvanceAndWait(id, 61'000);
+  EXPECT_EQ(d["step"], 2) << d.dump();
+  EXPECT_EQ(d["weights"]["candidate"], 50.0);
+  Traffic(100);
+  d = AdvanceAndWait(id, 61'000);
+  EXPECT_EQ(d["state"], "succeeded") << d.dump();
+  EXPECT_EQ(d["weights"]["candidate"], 100.0);
+  // Every decision is recorded with its verdict and measurements.
+  int passes = 0;
+  for (const json& dec : d["decisions"]) {
+    if (dec.value("verdict", "") == "pass") {
+      ++passes;
+      EXPECT_GE(dec["analysis"]["candidate"]["requests"].get<int>(), 20);
+      EXPECT_TRUE(dec["analysis"].contains("thresholds"));
+    }
+  }
+  EXPECT_EQ(passes, 2);
+  EXPECT_EQ(ServingVersion(), std::to_string(versions_["add_2"]));
+  EXPECT_EQ(s_.Call("GET", "/api/v1/models/m/versions/" + std::to_string(versions_["add_2"]))
+                .json()["status"],
+            "deployed");
+}
+
+TEST_F(RolloutTest, ErroringCandidateIsRolledBackBeforeHalfTheTraffic) {
+  std::string id = Start("flaky_add_2", kFastCanary);
+  ASSERT_FALSE(id.empty());
+  int errors = 0;
+  Traffic(600, 12, &errors);  // x[0] in [0,12): the candidate fails on about 1 in 6 of its share
+  json d;
+  ASSERT_TRUE(testing_util::WaitFor([&] { d = Get(id); return Ended(d); }, 10000)) << d.dump();
+  EXPECT_EQ(d["state"], "rolled_back") << d.dump();
+  EXPECT_EQ(d["step"], 1) << "rolled back during the 10% step, before 50%";
+  EXPECT_NE(d["message"].get<std::string>().find("error rate"), std::string::npos) << d["message"];
+  const json& last = d["decisions"].back();
+  EXPECT_EQ(last["action"], "rollback");
+  bool saw_fail = false;
+  for (const json& dec : d["decisions"]) saw_fail |= dec.value("verdict", "") == "fail";
+  EXPECT_TRUE(saw_fail);
+  EXPECT_GT(errors, 0);
+  // All traffic is back on the stable version, which never fails.
+  int after = 0;
+  auto seen = Traffic(100, 12, &after);
+  EXPECT_EQ(after, 0);
+  EXPECT_EQ(seen["1"], 100);
+}
+
+TEST_F(RolloutTest, SlowCandidateIsRolledBackOnLatency) {
+  json options = kFastCanary;
+  options["analysis"]["min_requests"] = 40;
+  std::string id = Start("slow_add_2", options);
+  ASSERT_FALSE(id.empty());
+  Traffic(800);
+  json d;
+  ASSERT_TRUE(testing_util::WaitFor([&] { d = Get(id); return Ended(d); }, 10000)) << d.dump();
+  EXPECT_EQ(d["state"], "rolled_back") << d.dump();
+  EXPECT_NE(d["message"].get<std::string>().find("p99"), std::string::npos) << d["message"];
+  EXPECT_EQ(d["step"], 1);
+}
+
+TEST_F(RolloutTest, LowTrafficWaitsInsteadOfFailingThenTakesTheConfiguredAction) {
+  json options = kFastCanary;
+  options["analysis"] = {{"min_requests", 50}, {"insufficient_data_timeout_s", 120},
+                         {"on_insufficient_data", "pause"}};
+  std::string id = Start("add_2", options);
+  ASSERT_FALSE(id.empty());
+  Traffic(30);  // ~3 reach the candidate: far below 50
+  clock_.Advance(61'000);
+  json d;
+  ASSERT_TRUE(testing_util::WaitFor([&] {
+    d = Get(id);
+    return d["message"].get<std::string>().find("waiting for data") != std::string::npos;
+  })) << d.dump();
+  EXPECT_EQ(d["state"], "progressing");
+  EXPECT_EQ(d["step"], 1);
+  d = AdvanceAndWait(id, 121'000);
+  EXPECT_EQ(d["state"], "paused") << d.dump();
+  EXPECT_EQ(d["decisions"].back()["verdict"], "insufficient_data");
+  // Resume restarts the step's window; with enough traffic it passes.
+  HttpResult r = s_.Call("POST", "/api/v1/deployments/" + id + "/resume");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json()["state"], "progressing");
+  Traffic(1000);
+  d = AdvanceAndWait(id, 61'000);
+  EXPECT_EQ(d["step"], 2) << d.dump();
+}
+
+TEST_F(RolloutTest, InsufficientDataDefaultsToRollbackAfterTheTimeout) {
+  json options = kFastCanary;
+  options["analysis"] = {{"min_requests", 50}, {"insufficient_data_timeout_s", 30}};
+  std::string id = Start("add_2", options);
+  ASSERT_FALSE(id.empty());
+  clock_.Advance(61'000);
+  json d = AdvanceAndWait(id, 31'000);
+  EXPECT_EQ(d["state"], "rolled_back") << d.dump();
+  EXPECT_NE(d["message"].get<std::string>().find("insufficient data"), std::string::npos);
+}
+
+TEST_F(RolloutTest, ManualGateHoldsUntilPromote) {
+  json options = {{"strategy", "canary"},
+                  {"steps", {{{"weight", 20}, {"duration_s", 10}, {"gate", "manual"}},
+                             {{"weight", 60}, {"duration_s", 10}}}},
+                  {"analysis", {{"min_requests", 10}}}};
+  std::string id = Start("add_2", options);
+  ASSERT_FALSE(id.empty());
+  Traffic(200);
+  json d = AdvanceAndWait(id, 11'000);
+  EXPECT_EQ(d["state"], "paused") << d.dump();
+  EXPECT_NE(d["message"].get<std::string>().find("manual gate"), std::string::npos);
+  HttpResult r = s_.Call("POST", "/api/v1/deployments/" + id + "/promote");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json()["step"], 2);
+  EXPECT_EQ(r.json()["weights"]["candidate"], 60.0);
+  r = s_.Call("POST", "/api/v1/deployments/" + id + "/promote", {{"full", true}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json()["state"], "succeeded");
+  EXPECT_EQ(ServingVersion(), std::to_string(versions_["add_2"]));
+}
+
+TEST_F(RolloutTest, AbortReturnsAllTrafficToStableAndRetryStartsAgain) {
+  std::string id = Start("add_2", kFastCanary);
+  ASSERT_FALSE(id.empty());
+  HttpResult r = s_.Call("POST", "/api/v1/deployments/" + id + "/abort");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.json()["state"], "aborted");
+  EXPECT_EQ(r.json()["weights"]["candidate"], 0.0);
+  auto seen = Traffic(100);
+  EXPECT_EQ(seen["1"], 100);
+  // A second abort or a promote of an ended rollout is a clear 409.
+  HttpResult again = s_.Call("POST", "/api/v1/deployments/" + id + "/promote");
+  EXPECT_EQ(again.status, 409) << again.body;
+  EXPECT_EQ(again.json()["error"]["code"], "failed_precondition");
+  HttpResult retry = s_.Call("POST", "/api/v1/deployments/" + id + "/retry");
+  ASSERT_EQ(retry.status, 202) << retry.body;
+  std::string id2 = retry.json()["id"];
+  EXPECT_NE(id2, id);
+  EXPECT_EQ(retry.json()["strategy"], "canary");
+  EXPECT_EQ(retry.json()["rollout"]["retry_of"], id);
+  ASSERT_TRUE(testing_util::WaitFor([&] { return Get(id2)["state"] == "progressing"; }));
+}
+
+TEST_F(RolloutTest, OneRolloutPerEndpointAndNoDirectDeployOrUnloadMeanwhile) {
+  std::string id = Start("add_2", kFastCanary);
+  ASSERT_FALSE(id.empty());
+  HttpResult second = s_.Call("POST", "/api/v1/deployments",
+                              {{"model", "m"}, {"version", versions_["slow_add_2"]},
+                               {"strategy", "canary"}});
+  EXPECT_EQ(second.status, 409) << second.body;
+  HttpResult direct = s_.Call("POST", "/api/v1/deployments",
+                              {{"model", "m"}, {"version", versions_["add_2"]}});
+  EXPECT_EQ(direct.status, 409) << direct.body;
+  HttpResult unload = s_.Call("POST", "/v2/repository/models/m/unload");
+  EXPECT_NE(unload.status, 200) << unload.body;
+  EXPECT_EQ(Get(id)["state"], "progressing");
+}
+
+TEST_F(RolloutTest, BadRolloutRequestsAreRefusedAndChangeNothing) {
+  auto count = [&] {
+    return s_.Call("GET", "/api/v1/deployments").json()["deployments"].size();
+  };
+  size_t before = count();
+  struct Case {
+    json body;
+    int status;
+    std::string needle;
+  } cases[] = {
+      {{{"strategy", "canary"}, {"steps", {{{"weight", 150}}}}}, 400, "steps[0].weight"},
+      {{{"strategy", "canary"}, {"steps", json::array()}}, 400, "steps"},
+      {{{"strategy", "canary"}, {"steps", {{{"weight", 50}}, {{"weight", 10}}}}}, 400, "decrease"},
+      {{{"strategy", "canary"}, {"analysis", {{"max_p99_ratio", 0.5}}}}, 400, "max_p99_ratio"},
+      {{{"strategy", "canary"}, {"analysis", {{"colour", 1}}}}, 400, "analysis.colour"},
+      {{{"strategy", "canary"}, {"batches", 3}}, 400, "batches"},
+      {{{"strategy", "direct"}, {"steps", {{{"weight", 5}}}}}, 400, "direct"},
+      {{{"strategy", "ab-test"}}, 501, "not available"},
+      {{{"strategy", "sideways"}}, 400, "strategy"},
+      {{{"strategy", "canary"}, {"version", 1}}, 409, "already serves"},
+  };
+  for (const Case& c : cases) {
+    json body = c.body;
+    body["model"] = "m";
+    if (!body.contains("version")) body["version"] = versions_["add_2"];
+    HttpResult r = s_.Call("POST", "/api/v1/deployments", body);
+    EXPECT_EQ(r.status, c.status) << body.dump() << " -> " << r.body;
+    EXPECT_NE(r.json()["error"]["message"].get<std::string>().find(c.needle), std::string::npos)
+        << r.body;
+  }
+  // A rollout needs a stable version to roll out beside.
+  ASSERT_EQ(s_.Call("POST", "/api/v1/models", {{"name", "fresh"}}).status, 201);
+  ASSERT_EQ(s_.Upload("fresh", {{"framework", "onnx"}}, Model("add_1")).status, 201);
+  HttpResult r = s_.Call("POST", "/api/v1/deployments",
+                         {{"model", "fresh"}, {"version", 1}, {"strategy", "canary"}});
+  EXPECT_EQ(r.status, 409) << r.body;
+  EXPECT_NE(r.body.find("serves nothing yet"), std::string::npos);
+  EXPECT_EQ(count(), before);
+  EXPECT_EQ(ServingVersion(), std::to_string(versions_["add_1"]));
+  EXPECT_EQ(s_.Call("POST", "/api/v1/deployments/nope/abort").status, 404);
+  EXPECT_EQ(s_.Call("POST", "/api/v1/deployments/x/frobnicate").status, 404);
+}
+
+TEST_F(RolloutTest, RoutingIsStickyByKeyAndAVariantCanBePinned) {
+  std::string id = Start("add_2", kFastCanary);  // 10%
+  ASSERT_FALSE(id.empty());
+  std::map<std::string, std::string> first;
+  for (int k = 0; k < 40; ++k) {
+    std::string key = "user-" + std::to_string(k);
+    auto seen = Traffic(3, 5, nullptr, {"x-hotswap-routing-key: " + key});
+    ASSERT_EQ(seen.size(), 1u) << "key " << key << " moved between variants";
+    first[key] = seen.begin()->first;
+  }
+  auto pinned = Traffic(20, 5, nullptr, {"x-hotswap-variant: candidate"});
+  EXPECT_EQ(pinned[std::to_string(versions_["add_2"])], 20);
+  // Raising the weight only moves keys from stable to candidate.
+  clock_.Advance(61'000);
+  Traffic(200);
+  ASSERT_TRUE(testing_util::WaitFor([&] { return Get(id)["step"] == 2; }));
+  for (const auto& [key, version] : first) {
+    auto seen = Traffic(1, 5, nullptr, {"x-hotswap-routing-key: " + key});
+    if (version == std::to_string(versions_["add_2"])) {
+      EXPECT_EQ(seen.begin()->first, version) << key;
+    }
+  }
+}
+
+TEST_F(RolloutTest, RestartMidCanaryResumesAtTheSameStep) {
+  std::string id = Start("add_2", kFastCanary);
+  ASSERT_FALSE(id.empty());
+  Traffic(300);
+  json d = AdvanceAndWait(id, 61'000);
+  ASSERT_EQ(d["step"], 2);
+  s_.Restart();
+  ASSERT_TRUE(testing_util::WaitFor([&] { return Get(id)["state"] == "progressing"; }))
+      << Get(id).dump();
+  d = Get(id);
+  EXPECT_EQ(d["step"], 2) << d.dump();
+  EXPECT_EQ(d["weights"]["candidate"], 50.0);
+  auto seen = Traffic(200);
+  EXPECT_GT(seen[std::to_string(versions_["add_2"])], 50) << "the candidate serves again at 50%";
+  d = AdvanceAndWait(id, 61'000);
+  EXPECT_EQ(d["state"], "succeeded") << d.dump();
+}
+
+TEST_F(RolloutTest, BlueGreenPreviewsSwitchesAndRollsBackInstantly) {
+  json options = {{"strategy", "blue-green"}, {"preview_s", 30}, {"rollback_window_s", 120},
+                  {"analysis", {{"min_requests", 20}}}};
+  std::string id = Start("flaky_add_2", options);
+  ASSERT_FALSE(id.empty());
+  // Preview: green takes no traffic unless asked for by header.
+  auto seen = Traffic(50);
+  EXPECT_EQ(seen["1"], 50);
+  auto preview = Traffic(5, 5, nullptr, {"x-hotswap-variant: candidate"});
+  EXPECT_EQ(preview[std::to_string(versions_["flaky_add_2"])], 5);
+  json d = AdvanceAndWait(id, 31'000);
+  EXPECT_EQ(d["weights"]["candidate"], 100.0) << d.dump();
+  // Everything goes to green, which fails on some inputs: switched back at once.
+  Traffic(200, 12);
+  ASSERT_TRUE(testing_util::WaitFor([&] { d = Get(id); return Ended(d); }, 10000)) << d.dump();
+  EXPECT_EQ(d["state"], "rolled_back");
+  EXPECT_EQ(ServingVersion(), std::to_string(versions_["add_1"]));
+}
+
+TEST_F(RolloutTest, RollingShiftsTrafficInEqualBatches) {
+  json options = {{"strategy", "rolling"}, {"batches", 4}, {"pause_s", 10},
+                  {"analysis", {{"min_requests", 10}}}};
+  std::string id = Start("add_2", options);
+  ASSERT_FALSE(id.empty());
+  std::vector<double> weights;
+  for (int i = 0; i < 4; ++i) {
+    json d = Get(id);
+    weights.push_back(d["weights"]["candidate"]);
+    Traffic(150);
+    AdvanceAndWait(id, 11'000);
+  }
+  EXPECT_EQ(weights, (std::vector<double>{25, 50, 75, 100}));
+  EXPECT_EQ(Get(id)["state"], "succeeded");
+}
+
+TEST_F(RolloutTest, IdenticalCandidatesAreNeverRolledBack) {
+  // The same model as a new version, canaried 20 times in a row: no false rollback.
+  HttpResult r = s_.Upload("m", {{"framework", "onnx"}}, Model("add_1"));
+  ASSERT_EQ(r.status, 201);
+  int64_t twin = r.json()["version"];
+  for (int round = 0; round < 20; ++round) {
+    int64_t candidate = round % 2 == 0 ? twin : versions_["add_1"];
+    HttpResult c = s_.Call("POST", "/api/v1/deployments",
+                           {{"model", "m"}, {"version", candidate}, {"strategy", "canary"},
+                            {"steps", {{{"weight", 30}, {"duration_s", 5}}}},
+                            {"analysis", {{"min_requests", 15}}}});
+    ASSERT_EQ(c.status, 202) << c.body;
+    std::string id = c.json()["id"];
+    ASSERT_TRUE(testing_util::WaitFor([&] { return Get(id)["state"] == "progressing"; }));
+    Traffic(80);
+    json d = AdvanceAndWait(id, 6'000);
+    ASSERT_EQ(d["state"], "succeeded") << "round " << round << ": " << d.dump();
+  }
+}
+
+}  // namespace
+}  // namespace hotswap
