@@ -268,6 +268,11 @@ TEST_F(CliTest, ServeRejectsBadFlagsAndConfigFiles) {
   std::string notjson = WriteFile("notjson.json", "{");
   EXPECT_EQ(Run({"serve", "--config", notjson}).code, 2);
   EXPECT_EQ(Run({"serve", "--log-level", "loud"}).code, 2);
+  // A wrong registry URL is refused without echoing its password.
+  CliResult url = Run({"serve", "--registry-url", "mysql://app:s3cretpw@db:3306/reg"});
+  EXPECT_EQ(url.code, 2);
+  EXPECT_NE(url.err.find("postgresql://"), std::string::npos) << url.err;
+  EXPECT_EQ(url.err.find("s3cretpw"), std::string::npos) << url.err;
 }
 
 TEST_F(CliTest, ServeExplainsTheS3OptionsAndRefusesBadOnes) {

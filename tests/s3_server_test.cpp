@@ -76,6 +76,13 @@ json Deploy(const TestServer& s, const std::string& model, int version,
   return cur;
 }
 
+// Stops the shared PostgreSQL when this binary started it itself (outside ctest's fixture).
+class PgEnvironment : public ::testing::Environment {
+ public:
+  void TearDown() override { registry::testing::PgTestServer::StopShared(); }
+};
+const auto* const kPgEnvironment = ::testing::AddGlobalTestEnvironment(new PgEnvironment);
+
 int64_t MetricValue(const std::string& metrics, const std::string& series) {
   size_t at = metrics.find("\n" + series + " ");
   if (at == std::string::npos) return -1;

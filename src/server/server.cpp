@@ -169,9 +169,11 @@ absl::Status ServerConfig::Validate() const {
   if (max_artifact_bytes < 1) return absl::InvalidArgumentError("max_artifact_bytes must be >= 1");
   if (!registry_url.empty() && registry_url.rfind("postgresql://", 0) != 0 &&
       registry_url.rfind("postgres://", 0) != 0) {
+    // Never echo a password: show the scheme only.
+    std::string scheme = registry_url.substr(0, registry_url.find(':'));
     return absl::InvalidArgumentError(absl::StrCat(
-        "registry_url '", registry_url,
-        "' must be a postgresql:// URL (leave it empty for SQLite in the data dir)"));
+        "registry_url (scheme '", scheme.size() > 20 ? scheme.substr(0, 20) + "..." : scheme,
+        "') must be a postgresql:// URL (leave it empty for SQLite in the data dir)"));
   }
   if (!artifacts_url.empty() && artifacts_url.rfind("s3://", 0) != 0) {
     return absl::InvalidArgumentError(absl::StrCat(
