@@ -224,7 +224,11 @@ class ArtifactSniffer::Tar {
     capture_ = (type == 'L' || type == 'x') && *size <= kMaxName;
     capture_type_ = type;
     long_name_.clear();
-    if (type != 'L' && type != 'x' && type != 'g' && IsSavedModelEntry(name, &dir_)) found_ = true;
+    if (type != 'L' && type != 'x' && type != 'g' && IsSavedModelEntry(name, &dir_)) {
+      found_ = true;
+      state_ = kDone;  // nothing more to learn: stop walking (and inflating) the rest
+      return;
+    }
     skip_ = (*size + 511) / 512 * 512;
     data_left_ = *size;
     if (skip_ == 0) EndEntryData();
