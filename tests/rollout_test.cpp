@@ -305,6 +305,8 @@ TEST_F(RolloutTest, BadRolloutRequestsAreRefusedAndChangeNothing) {
       {{{"strategy", "canary"}, {"batches", 3}}, 400, "batches"},
       {{{"strategy", "direct"}, {"steps", {{{"weight", 5}}}}}, 400, "direct"},
       {{{"strategy", "ab-test"}}, 501, "not available"},
+      {{{"strategy", "shadow"}, {"mirror_percent", 0}}, 400, "mirror_percent"},
+      {{{"strategy", "shadow"}, {"auto_promote", "yes"}}, 400, "auto_promote"},
       {{{"strategy", "sideways"}}, 400, "strategy"},
       {{{"strategy", "canary"}, {"version", 1}}, 409, "already serves"},
   };
@@ -405,6 +407,76 @@ TEST_F(RolloutTest, RollingShiftsTrafficInEqualBatches) {
   }
   EXPECT_EQ(weights, (std::vector<double>{25, 50, 75, 100}));
   EXPECT_EQ(Get(id)["state"], "succeeded");
+}
+
+// Requests the candidate version has run (for a shadow: the mirrored copies), from /metrics.
+int64_t RunsOf(const TestServer& s, int64_t version) {
+  std::string m = Http("GET", s.Url("/metrics"), "", {"Authorization: Bearer " + s.admin()}).body;
+  std::string series = absl::StrCat("hotswap_inference_requests_total{endpoint=\"m\",model=\"m\",version=\"",
+                                    version, "\"} ");
+  size_t at = m.find(series);
+  return at == std::string::npos ? 0 : std::stoll(m.substr(at + series.size()));
+}
+
+TEST_F(RolloutTest, ShadowOfAnEquivalentModelIsComparedAndPromotedAutomatically) {
+  HttpResult twin = s_.Upload("m", {{"framework", "onnx"}}, Model("add_1"));
+  ASSERT_EQ(twin.status, 201);
+  int64_t v = twin.json()["version"];
+  HttpResult c = s_.Call("POST", "/api/v1/deployments",
+                         {{"model", "m"}, {"version", v}, {"strategy", "shadow"},
+                          {"duration_s", 60}, {"auto_promote", true},
+                          {"max_mean_abs_diff", 0.001}, {"analysis", {{"min_requests", 30}}}});
+  ASSERT_EQ(c.status, 202) << c.body;
+  std::string id = c.json()["id"];
+  ASSERT_TRUE(testing_util::WaitFor([&] { return Get(id)["state"] == "progressing"; }));
+  auto seen = Traffic(100);
+  EXPECT_EQ(seen["1"], 100) << "a shadow never answers";
+  ASSERT_TRUE(testing_util::WaitFor([&] { return RunsOf(s_, v) >= 100; })) << RunsOf(s_, v);
+  json d = AdvanceAndWait(id, 61'000);
+  EXPECT_EQ(d["state"], "succeeded") << d.dump();
+  const json& shadow = d["rollout"]["shadow"];
+  EXPECT_EQ(shadow["compared"], 100);
+  EXPECT_EQ(shadow["dropped"], 0);
+  EXPECT_EQ(shadow["mean_abs_diff"], 0.0);
+  EXPECT_EQ(ServingVersion(), std::to_string(v));
+}
+
+TEST_F(RolloutTest, ShadowThatAnswersDifferentlyIsRolledBackWithoutServingAnything) {
+  int64_t v = versions_["add_2"];  // y = x + 2 instead of x + 1: off by exactly 1
+  HttpResult c = s_.Call("POST", "/api/v1/deployments",
+                         {{"model", "m"}, {"version", v}, {"strategy", "shadow"},
+                          {"duration_s", 60}, {"mirror_percent", 50},
+                          {"max_mean_abs_diff", 0.5}, {"analysis", {{"min_requests", 20}}}});
+  ASSERT_EQ(c.status, 202) << c.body;
+  std::string id = c.json()["id"];
+  ASSERT_TRUE(testing_util::WaitFor([&] { return Get(id)["state"] == "progressing"; }));
+  EXPECT_EQ(Get(id)["rollout"]["mirror"], 50.0);
+  auto seen = Traffic(200);
+  EXPECT_EQ(seen["1"], 200);
+  ASSERT_TRUE(testing_util::WaitFor([&] { return RunsOf(s_, v) >= 60; })) << RunsOf(s_, v);
+  EXPECT_LT(RunsOf(s_, v), 160) << "about half the requests are mirrored";
+  json d = AdvanceAndWait(id, 61'000);
+  EXPECT_EQ(d["state"], "rolled_back") << d.dump();
+  EXPECT_NE(d["message"].get<std::string>().find("mean absolute difference 1"), std::string::npos)
+      << d["message"];
+  EXPECT_EQ(ServingVersion(), std::to_string(versions_["add_1"]));
+}
+
+TEST_F(RolloutTest, FailingShadowIsRolledBackWhileThePrimaryAnswersEverything) {
+  int64_t v = versions_["flaky_add_2"];
+  HttpResult c = s_.Call("POST", "/api/v1/deployments",
+                         {{"model", "m"}, {"version", v}, {"strategy", "shadow"},
+                          {"duration_s", 600}, {"analysis", {{"min_requests", 20}}}});
+  ASSERT_EQ(c.status, 202) << c.body;
+  std::string id = c.json()["id"];
+  ASSERT_TRUE(testing_util::WaitFor([&] { return Get(id)["state"] == "progressing"; }));
+  int errors = 0;
+  Traffic(300, 12, &errors);
+  EXPECT_EQ(errors, 0) << "the primary answers every request; the shadow's failures stay hidden";
+  json d;
+  ASSERT_TRUE(testing_util::WaitFor([&] { d = Get(id); return Ended(d); }, 10000)) << d.dump();
+  EXPECT_EQ(d["state"], "rolled_back");
+  EXPECT_NE(d["message"].get<std::string>().find("error rate"), std::string::npos) << d["message"];
 }
 
 TEST_F(RolloutTest, IdenticalCandidatesAreNeverRolledBack) {

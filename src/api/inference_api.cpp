@@ -11,6 +11,7 @@
 #include "common/status.h"
 #include "runtime/validation.h"
 #include "serving/router.h"
+#include "serving/shadow.h"
 #include "serving/v2_codec.h"
 
 namespace hotswap::api {
@@ -208,6 +209,12 @@ HttpResponse InferenceApi::Infer(HttpRequest& req) {
   const serving::ServedVersion& sv = *svp;
 
   std::vector<runtime::Tensor> inputs = std::move(ir.inputs);
+  // Shadow: a sampled share of the stable variant's requests is copied to the candidate after
+  // this request is answered (the copy is made only for sampled requests).
+  bool mirror = options_.mirror != nullptr && ep->mirror_bp > 0 && ep->candidate != nullptr &&
+                svp == ep->primary.get() && serving::SampleMirror(ep->mirror_bp);
+  std::vector<runtime::Tensor> mirror_inputs;
+  if (mirror) mirror_inputs = inputs;
   if (sv.preprocessor) {
     auto pre = sv.preprocessor->Apply(std::move(inputs));
     if (!pre.ok()) return fail(V2(pre.status()));
@@ -250,6 +257,10 @@ HttpResponse InferenceApi::Infer(HttpRequest& req) {
   auto end = std::chrono::steady_clock::now();
   sv.metrics->RecordSuccess(Seconds(req.arrival, compute_start), Seconds(compute_start, compute_end),
                             Seconds(req.arrival, end));
+  if (mirror) {
+    options_.mirror->TryEnqueue({ep, std::move(mirror_inputs), std::move(outputs),
+                                 std::move(output_names)});
+  }
   return r;
 }
 
@@ -373,14 +384,16 @@ HttpResponse InferenceApi::CreateDeployment(HttpRequest& req) {
   }
   static const std::set<std::string> kAllowed = {
       "model", "version", "alias", "endpoint", "strategy", "steps", "analysis", "deadline_s",
-      "batches", "pause_s", "preview_s", "rollback_window_s"};
+      "batches", "pause_s", "preview_s", "rollback_window_s", "duration_s", "mirror_percent",
+      "auto_promote", "min_agreement", "max_mean_abs_diff", "max_mean_rel_diff"};
   for (const auto& item : j.items()) {
     if (!kAllowed.count(item.key())) {
       return DeploymentError(absl::InvalidArgumentError(absl::StrCat(
           "unknown field '", item.key(),
           "'; allowed: alias, endpoint, model, strategy, version, and the rollout options steps, "
           "analysis, deadline_s (canary), batches, pause_s (rolling), preview_s, "
-          "rollback_window_s (blue-green)")));
+          "rollback_window_s (blue-green), duration_s, mirror_percent, auto_promote, "
+          "min_agreement, max_mean_abs_diff, max_mean_rel_diff (shadow)")));
     }
   }
   serving::DeployRequest dr;

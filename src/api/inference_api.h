@@ -26,6 +26,7 @@
 #include "serving/deployment_service.h"
 #include "serving/metrics.h"
 #include "serving/model_manager.h"
+#include "serving/shadow.h"
 
 namespace hotswap::api {
 
@@ -36,6 +37,8 @@ class InferenceApi {
     int64_t max_infer_body_bytes = 64LL << 20;    // infer request bodies
     int max_batch_size = 64;                      // reported in /config for batch-dim models
     std::string server_version = "0.1.0";
+    // Shadow traffic goes here (nullptr: no mirroring).
+    serving::ShadowMirror* mirror = nullptr;
     // More Prometheus text for /metrics (e.g. the artifact store's counters).
     std::function<std::string()> extra_metrics;
   };

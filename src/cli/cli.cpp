@@ -484,7 +484,7 @@ int Cli::Run(int argc, const char* const* argv) {
   deploy->add_option("--alias", d_alias, "Deploy the version this alias points at");
   deploy->add_option("--endpoint", d_endpoint, "Endpoint name (default: the model name)");
   deploy->add_option("--strategy", d_strategy,
-                     "direct | canary | rolling | blue-green (progressive strategies roll the "
+                     "direct | canary | rolling | blue-green | shadow (progressive strategies roll the "
                      "version out beside the serving one; see docs/rollouts.md)")
       ->capture_default_str();
   std::string d_steps, d_analysis;
@@ -501,6 +501,13 @@ int Cli::Run(int argc, const char* const* argv) {
                      "analysis options as JSON, e.g. '{\"max_error_rate\":0.02,"
                      "\"max_p99_ms\":20,\"min_requests\":100}'");
   deploy->add_option("--deadline-s", d_deadline_s, "whole rollout deadline in seconds");
+  double d_duration_s = -1, d_mirror = -1;
+  bool d_auto_promote = false;
+  deploy->add_option("--duration-s", d_duration_s, "shadow: seconds of mirroring (default 600)");
+  deploy->add_option("--mirror-percent", d_mirror,
+                     "shadow: share of requests copied to the candidate (default 100)");
+  deploy->add_flag("--auto-promote", d_auto_promote,
+                   "shadow: promote when the comparison passes (else pause for promote)");
   deploy->add_flag("--no-wait", d_no_wait, "Return once the deployment is accepted");
   deploy->callback([&] {
     json body{{"model", d_model}, {"strategy", d_strategy}};
@@ -533,6 +540,9 @@ int Cli::Run(int argc, const char* const* argv) {
     if (d_preview_s >= 0) body["preview_s"] = d_preview_s;
     if (d_window_s >= 0) body["rollback_window_s"] = d_window_s;
     if (d_deadline_s > 0) body["deadline_s"] = d_deadline_s;
+    if (d_duration_s >= 0) body["duration_s"] = d_duration_s;
+    if (d_mirror >= 0) body["mirror_percent"] = d_mirror;
+    if (d_auto_promote) body["auto_promote"] = true;
     auto r = Client().Call("POST", "/api/v1/deployments", &body);
     if (!r.ok()) { rc = Fail(r.status()); return; }
     json d = r->Json();

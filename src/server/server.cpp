@@ -235,6 +235,7 @@ struct Server::Components {
   serving::MetricsRegistry metrics;
   std::unique_ptr<serving::ModelManager> manager;
   std::unique_ptr<serving::DeploymentService> deployments;
+  std::unique_ptr<serving::ShadowMirror> mirror;
   std::unique_ptr<api::InferenceApi> inference;
   http::Router router;
   std::unique_ptr<http::HttpServer> http;
@@ -400,6 +401,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const ServerConfig& confi
   api::InferenceApi::Options io;
   io.max_inflight_per_endpoint = config.max_inflight_per_endpoint;
   io.max_infer_body_bytes = config.max_infer_body_bytes;
+  c->mirror = std::make_unique<serving::ShadowMirror>();
+  io.mirror = c->mirror.get();
   storage::ArtifactStore* store = c->store.get();
   io.extra_metrics = [store] {
     return storage::RenderArtifactStoreMetrics(store->Stats(), store->Kind());

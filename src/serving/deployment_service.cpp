@@ -1,5 +1,7 @@
 #include "serving/deployment_service.h"
 
+#include "serving/shadow.h"
+
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/log.h"
@@ -24,12 +26,12 @@ absl::StatusOr<domain::Deployment> DeploymentService::Create(const DeployRequest
   std::string endpoint = request.endpoint.empty() ? request.model : request.endpoint;
   HS_RETURN_IF_ERROR(ValidateName(endpoint, "endpoint"));
   bool progressive = request.strategy == "canary" || request.strategy == "blue-green" ||
-                     request.strategy == "rolling";
+                     request.strategy == "rolling" || request.strategy == "shadow";
   if (request.strategy != "direct" && !progressive) {
-    if (request.strategy == "ab-test" || request.strategy == "shadow") {
+    if (request.strategy == "ab-test") {
       return absl::UnimplementedError(absl::StrCat(
           "strategy '", request.strategy,
-          "' is not available yet; use direct, canary, rolling or blue-green"));
+          "' is not available yet; use direct, canary, rolling, blue-green or shadow"));
     }
     return absl::InvalidArgumentError(absl::StrCat(
         "strategy: '", request.strategy,
@@ -340,6 +342,12 @@ void DeploymentService::EnterStep(ActiveRollout& a, size_t step, const std::stri
     EndRollout(a, "failed", absl::StrCat("cannot route traffic to the candidate: ", st.message()));
     return;
   }
+  if (a.spec.strategy == "shadow") {
+    if (absl::Status st = manager_->SetMirror(a.d.endpoint, a.spec.shadow.mirror_bp); !st.ok()) {
+      EndRollout(a, "failed", absl::StrCat("cannot mirror traffic to the shadow: ", st.message()));
+      return;
+    }
+  }
   a.step = step;
   a.step_started_ms = clock_->NowMillis();
   a.gate_waiting = false;
@@ -352,6 +360,12 @@ void DeploymentService::EnterStep(ActiveRollout& a, size_t step, const std::stri
   a.d.rollout["weights"] = Weights(s.weight_bp);
   a.d.message = absl::StrCat("step ", step + 1, "/", a.spec.steps.size(), ": candidate at ",
                              s.weight_bp / 100.0, "% for ", s.duration_ms / 1000.0, " s");
+  if (a.spec.strategy == "shadow") {
+    a.d.rollout["mirror"] = a.spec.shadow.mirror_bp / 100.0;
+    a.d.message = absl::StrCat("shadow: ", a.spec.shadow.mirror_bp / 100.0,
+                               "% of requests copied to the candidate for ",
+                               s.duration_ms / 1000.0, " s (it answers none)");
+  }
   Record(a, "step", nullptr, absl::StrCat(why.empty() ? "" : why + "; ", a.d.message));
   Persist(a);
   log::Info("rollout step", {{"deployment", a.d.id}, {"endpoint", a.d.endpoint},
@@ -455,6 +469,10 @@ void DeploymentService::TickOne(ActiveRollout& a, int64_t now) {
   }
   const RolloutStep& step = a.spec.steps[a.step];
   int64_t elapsed = now - a.step_started_ms;
+  if (a.spec.strategy == "shadow") {
+    TickShadow(a, elapsed);
+    return;
+  }
   if (step.weight_bp == 0) {  // preview: nothing to judge, just wait
     if (elapsed < step.duration_ms) return;
     if (step.manual_gate) {
@@ -529,6 +547,101 @@ void DeploymentService::TickOne(ActiveRollout& a, int64_t now) {
     Record(a, "rollback", &decision, why + "; on_insufficient_data=rollback");
     EndRollout(a, "rolled_back", absl::StrCat("insufficient data: ", why));
   }
+}
+
+void DeploymentService::TickShadow(ActiveRollout& a, int64_t elapsed) {
+  const RolloutStep& step = a.spec.steps[a.step];
+  std::shared_ptr<const Endpoint> ep = manager_->Find(a.d.endpoint);
+  if (ep == nullptr || ep->candidate == nullptr || ep->shadow_stats == nullptr) {
+    EndRollout(a, "failed", "the shadow disappeared from the endpoint");
+    return;
+  }
+  const ShadowSpec& sh = a.spec.shadow;
+  const AnalysisSpec& an = a.spec.analysis;
+  domain::Json stats = ep->shadow_stats->ToJson();
+  WindowStats cand = Delta(ep->candidate->metrics->Read(), a.candidate_start);
+  bool step_over = elapsed >= step.duration_ms;
+  if (!step_over) {
+    if (static_cast<int64_t>(cand.requests) < a.next_look_requests) return;
+    a.next_look_requests = 2 * static_cast<int64_t>(cand.requests);
+  }
+  Decision d;
+  d.detail = {{"shadow", stats},
+              {"candidate", cand.ToJson()},
+              {"thresholds",
+               {{"max_error_rate", an.max_error_rate},
+                {"min_agreement", sh.min_agreement},
+                {"max_mean_abs_diff", sh.max_mean_abs_diff},
+                {"max_mean_rel_diff", sh.max_mean_rel_diff},
+                {"min_requests", an.min_requests}}},
+              {"statistics",
+               "candidate errors: one-sided binomial test against max_error_rate; agreement "
+               "and differences: the shadow comparison over every mirrored request so far; "
+               "latency: the shadow's own run time, reported, not judged"},
+              {"alpha", step_over ? kFinalAlpha : kInterimAlpha}};
+  std::vector<std::string> fails;
+  if (static_cast<int64_t>(cand.requests) >= an.min_requests) {
+    WindowStats none;
+    Decision errors = Analyze(an, cand, none, std::nullopt, step_over ? kFinalAlpha : kInterimAlpha);
+    if (errors.verdict == Verdict::kFail) fails.push_back(errors.reason);
+  }
+  uint64_t compared = stats.value("compared", uint64_t{0});
+  bool enough = static_cast<int64_t>(compared) >= an.min_requests;
+  if (enough && step_over) {
+    if (stats.contains("agreement") && stats["agreement"].get<double>() < sh.min_agreement) {
+      fails.push_back(absl::StrCat("top-1 agreement ", stats["agreement"].get<double>(),
+                                   " < ", sh.min_agreement));
+    }
+    if (sh.max_mean_abs_diff >= 0 && stats.contains("mean_abs_diff") &&
+        stats["mean_abs_diff"].get<double>() > sh.max_mean_abs_diff) {
+      fails.push_back(absl::StrCat("mean absolute difference ",
+                                   stats["mean_abs_diff"].get<double>(), " > ",
+                                   sh.max_mean_abs_diff));
+    }
+    if (sh.max_mean_rel_diff >= 0 && stats.contains("mean_rel_diff") &&
+        stats["mean_rel_diff"].get<double>() > sh.max_mean_rel_diff) {
+      fails.push_back(absl::StrCat("mean relative difference ",
+                                   stats["mean_rel_diff"].get<double>(), " > ",
+                                   sh.max_mean_rel_diff));
+    }
+  }
+  if (!fails.empty()) {
+    d.verdict = Verdict::kFail;
+    d.reason = fails.front();
+    for (size_t i = 1; i < fails.size(); ++i) d.reason += "; " + fails[i];
+    Record(a, "rollback", &d, d.reason);
+    EndRollout(a, "rolled_back", absl::StrCat("shadow analysis failed: ", d.reason));
+    return;
+  }
+  if (!step_over) return;
+  if (!enough) {
+    d.verdict = Verdict::kInsufficientData;
+    d.reason = absl::StrCat("insufficient data: ", compared, " of ", an.min_requests,
+                            " mirrored requests compared");
+    if (elapsed < step.duration_ms + an.insufficient_data_timeout_ms) {
+      std::string msg = absl::StrCat("shadow: waiting for data (", d.reason, ")");
+      if (msg != a.last_message) {
+        a.d.message = msg;
+        Persist(a);
+      }
+      return;
+    }
+    Record(a, "rollback", &d, d.reason);
+    EndRollout(a, "rolled_back", d.reason);
+    return;
+  }
+  d.verdict = Verdict::kPass;
+  d.reason = absl::StrCat("shadow criteria met: ", stats.dump());
+  a.d.rollout["shadow"] = stats;
+  if (sh.auto_promote) {
+    Record(a, "advance", &d, d.reason);
+    PromoteFull(a, "shadow criteria met (auto_promote)");
+    return;
+  }
+  Record(a, "gate", &d, d.reason);
+  a.d.state = "paused";
+  a.d.message = "shadow criteria met; promote to switch traffic to the candidate (or abort)";
+  Persist(a);
 }
 
 absl::StatusOr<domain::Deployment> DeploymentService::WithRollout(
@@ -657,10 +770,25 @@ absl::StatusOr<domain::Deployment> DeploymentService::Retry(const std::string& i
   HS_ASSIGN_OR_RETURN(RolloutSpec spec, RolloutSpecFromJson(d.rollout.value("spec", domain::Json())));
   // Re-express the stored spec as explicit steps (valid for every progressive strategy).
   domain::Json spec_json = ToJson(spec);
-  r.strategy = "canary";
-  r.options = domain::Json{{"steps", spec_json["steps"]},
-                           {"analysis", spec_json["analysis"]},
-                           {"deadline_s", spec_json["deadline_s"]}};
+  if (spec.strategy == "shadow") {
+    r.options = domain::Json{{"duration_s", spec.steps[0].duration_ms / 1000.0},
+                             {"mirror_percent", spec.shadow.mirror_bp / 100.0},
+                             {"auto_promote", spec.shadow.auto_promote},
+                             {"min_agreement", spec.shadow.min_agreement},
+                             {"analysis", spec_json["analysis"]},
+                             {"deadline_s", spec_json["deadline_s"]}};
+    if (spec.shadow.max_mean_abs_diff >= 0) {
+      r.options["max_mean_abs_diff"] = spec.shadow.max_mean_abs_diff;
+    }
+    if (spec.shadow.max_mean_rel_diff >= 0) {
+      r.options["max_mean_rel_diff"] = spec.shadow.max_mean_rel_diff;
+    }
+  } else {
+    r.strategy = "canary";
+    r.options = domain::Json{{"steps", spec_json["steps"]},
+                             {"analysis", spec_json["analysis"]},
+                             {"deadline_s", spec_json["deadline_s"]}};
+  }
   HS_ASSIGN_OR_RETURN(domain::Model model, registry_->GetModel(d.model_name));
   HS_ASSIGN_OR_RETURN(domain::ModelVersion version, registry_->GetVersion(d.model_name, d.version));
   HS_ASSIGN_OR_RETURN(domain::Deployment created, CreateRollout(r, model, version, d.endpoint));

@@ -11,7 +11,8 @@
 // (step, weights, every decision with its measurements) is persisted in the DeploymentStore on
 // every change, and RestoreAll() resumes unfinished rollouts after a restart (the current step
 // starts its window again). One deployment or rollout in progress per endpoint.
-// `ab-test` and `shadow` are not available yet (Unimplemented).
+// `shadow` copies a share of requests to the candidate (serving/shadow.h) and judges the
+// comparison. `ab-test` is not available yet (Unimplemented).
 //
 // Thread-safety: thread-safe. Deploys run asynchronously on the ModelManager's loader thread;
 // Create() returns at once with the deployment in state `pending`, which becomes `succeeded` or
@@ -105,6 +106,7 @@ class DeploymentService {
               const std::string& reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(rollout_mu_);
   void Persist(ActiveRollout& a) ABSL_EXCLUSIVE_LOCKS_REQUIRED(rollout_mu_);
   void TickOne(ActiveRollout& a, int64_t now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(rollout_mu_);
+  void TickShadow(ActiveRollout& a, int64_t elapsed) ABSL_EXCLUSIVE_LOCKS_REQUIRED(rollout_mu_);
   void ResumeRollouts();
   absl::StatusOr<domain::Deployment> WithRollout(
       const std::string& id, const std::function<absl::Status(ActiveRollout&)>& action);

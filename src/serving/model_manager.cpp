@@ -1,5 +1,7 @@
 #include "serving/model_manager.h"
 
+#include "serving/shadow.h"
+
 #include <unistd.h>
 
 #include <chrono>
@@ -236,6 +238,22 @@ absl::Status ModelManager::SetCandidateWeight(const std::string& endpoint, int w
   });
 }
 
+absl::Status ModelManager::SetMirror(const std::string& endpoint, int mirror_bp) {
+  if (mirror_bp < 0 || mirror_bp > 10000) {
+    return absl::InvalidArgumentError("mirror share must be from 0 to 10000 basis points");
+  }
+  return Mutate(endpoint, [&](const Endpoint* cur) -> absl::StatusOr<std::shared_ptr<Endpoint>> {
+    if (cur == nullptr || cur->candidate == nullptr) {
+      return absl::NotFoundError(absl::StrCat("endpoint '", endpoint, "' has no candidate"));
+    }
+    auto ep = std::make_shared<Endpoint>(*cur);
+    ep->mirror_bp = mirror_bp;
+    if (mirror_bp > 0 && cur->shadow_stats == nullptr) ep->shadow_stats = std::make_shared<ShadowStats>();
+    if (mirror_bp == 0) ep->shadow_stats = nullptr;
+    return ep;
+  });
+}
+
 absl::Status ModelManager::PromoteCandidate(const std::string& endpoint) {
   return Mutate(endpoint, [&](const Endpoint* cur) -> absl::StatusOr<std::shared_ptr<Endpoint>> {
     if (cur == nullptr || cur->candidate == nullptr) {
@@ -245,6 +263,8 @@ absl::Status ModelManager::PromoteCandidate(const std::string& endpoint) {
     ep->primary = cur->candidate;
     ep->candidate = nullptr;
     ep->candidate_weight_bp = 0;
+    ep->mirror_bp = 0;
+    ep->shadow_stats = nullptr;
     return ep;
   });
 }
@@ -257,6 +277,8 @@ absl::Status ModelManager::DropCandidate(const std::string& endpoint) {
     auto ep = std::make_shared<Endpoint>(*cur);
     ep->candidate = nullptr;
     ep->candidate_weight_bp = 0;
+    ep->mirror_bp = 0;
+    ep->shadow_stats = nullptr;
     return ep;
   });
 }

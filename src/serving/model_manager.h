@@ -73,6 +73,10 @@ struct Endpoint {
   // appears here), and the share of traffic it gets in basis points (0..10000).
   std::shared_ptr<const ServedVersion> candidate;
   int candidate_weight_bp = 0;
+  // Shadow: the share of requests (basis points) copied to the candidate after the primary
+  // answered, and the comparison counters of that shadow (serving/shadow.h).
+  int mirror_bp = 0;
+  std::shared_ptr<struct ShadowStats> shadow_stats;
   // In-flight requests on this endpoint, shared by every snapshot of it (admission control).
   std::shared_ptr<std::atomic<int>> in_flight;
 };
@@ -122,6 +126,8 @@ class ModelManager {
   void LoadCandidateAsync(std::string endpoint, std::string model, int64_t version,
                           DoneCallback done);
   absl::Status SetCandidateWeight(const std::string& endpoint, int weight_bp);
+  // Starts (fresh counters) or stops (0) copying a share of requests to the candidate.
+  absl::Status SetMirror(const std::string& endpoint, int mirror_bp);
   // The candidate becomes the stable variant (the old stable is freed once drained).
   absl::Status PromoteCandidate(const std::string& endpoint);
   // The candidate is removed; all traffic returns to the stable variant.

@@ -145,6 +145,8 @@ double Round3(double v) { return std::round(v * 1000) / 1000; }
 
 }  // namespace
 
+Json ToJsonBase(const RolloutSpec& spec);
+
 absl::StatusOr<std::vector<RolloutStep>> ParseStepList(const std::string& text) {
   std::vector<RolloutStep> out;
   for (absl::string_view part : absl::StrSplit(text, ',', absl::SkipWhitespace())) {
@@ -204,6 +206,25 @@ absl::StatusOr<RolloutSpec> ParseRolloutSpec(const std::string& strategy, const 
                                                 300, 0, 7 * 86400));
     if (preview_s > 0) spec.steps.push_back({0, static_cast<int64_t>(preview_s * 1000), false});
     spec.steps.push_back({10000, static_cast<int64_t>(window_s * 1000), false});
+  } else if (strategy == "shadow") {
+    HS_RETURN_IF_ERROR(allow({"duration_s", "mirror_percent", "auto_promote", "min_agreement",
+                              "max_mean_abs_diff", "max_mean_rel_diff"}));
+    HS_ASSIGN_OR_RETURN(double duration_s,
+                        Number(options, "duration_s", "duration_s", 600, 0, 30 * 86400));
+    HS_ASSIGN_OR_RETURN(double mirror, Number(options, "mirror_percent", "mirror_percent", 100,
+                                              0.01, 100));
+    HS_ASSIGN_OR_RETURN(spec.shadow.min_agreement,
+                        Number(options, "min_agreement", "min_agreement", 0.99, 0, 1));
+    HS_ASSIGN_OR_RETURN(spec.shadow.max_mean_abs_diff,
+                        Number(options, "max_mean_abs_diff", "max_mean_abs_diff", -1, 0, 1e12));
+    HS_ASSIGN_OR_RETURN(spec.shadow.max_mean_rel_diff,
+                        Number(options, "max_mean_rel_diff", "max_mean_rel_diff", -1, 0, 1e6));
+    if (options.contains("auto_promote")) {
+      if (!options["auto_promote"].is_boolean()) return Bad("auto_promote", "expected true or false");
+      spec.shadow.auto_promote = options["auto_promote"].get<bool>();
+    }
+    spec.shadow.mirror_bp = static_cast<int>(std::lround(mirror * 100));
+    spec.steps.push_back({0, static_cast<int64_t>(duration_s * 1000), false});
   } else {
     return Bad("strategy", absl::StrCat("'", strategy, "' is not a progressive strategy"));
   }
@@ -222,6 +243,18 @@ absl::StatusOr<RolloutSpec> ParseRolloutSpec(const std::string& strategy, const 
 }
 
 Json ToJson(const RolloutSpec& spec) {
+  Json j = ToJsonBase(spec);
+  if (spec.strategy == "shadow") {
+    j["shadow"] = {{"mirror_percent", spec.shadow.mirror_bp / 100.0},
+                   {"auto_promote", spec.shadow.auto_promote},
+                   {"min_agreement", spec.shadow.min_agreement},
+                   {"max_mean_abs_diff", spec.shadow.max_mean_abs_diff},
+                   {"max_mean_rel_diff", spec.shadow.max_mean_rel_diff}};
+  }
+  return j;
+}
+
+Json ToJsonBase(const RolloutSpec& spec) {
   Json steps = Json::array();
   for (const auto& s : spec.steps) {
     Json j = {{"weight", s.weight_bp / 100.0}, {"duration_s", s.duration_ms / 1000.0}};
@@ -255,6 +288,14 @@ absl::StatusOr<RolloutSpec> RolloutSpecFromJson(const Json& j) {
   HS_ASSIGN_OR_RETURN(spec.steps, ParseSteps(options["steps"]));
   HS_ASSIGN_OR_RETURN(spec.analysis, ParseAnalysis(options["analysis"]));
   spec.deadline_ms = static_cast<int64_t>(std::llround(options["deadline_s"].get<double>() * 1000));
+  if (j.contains("shadow") && j["shadow"].is_object()) {
+    const Json& sh = j["shadow"];
+    spec.shadow.mirror_bp = static_cast<int>(std::lround(sh.value("mirror_percent", 100.0) * 100));
+    spec.shadow.auto_promote = sh.value("auto_promote", false);
+    spec.shadow.min_agreement = sh.value("min_agreement", 0.99);
+    spec.shadow.max_mean_abs_diff = sh.value("max_mean_abs_diff", -1.0);
+    spec.shadow.max_mean_rel_diff = sh.value("max_mean_rel_diff", -1.0);
+  }
   return spec;
 }
 

@@ -67,8 +67,19 @@ struct AnalysisSpec {
   std::string on_insufficient_data = "rollback";  // rollback | promote | pause
 };
 
+// shadow: the candidate gets a copy of `mirror_bp` of the requests (never answers them) for the
+// step's duration; then its comparison with the stable version decides.
+struct ShadowSpec {
+  int mirror_bp = 10000;
+  bool auto_promote = false;        // else: pause at "criteria met" until promote
+  double min_agreement = 0.99;      // classification: share of identical top-1
+  double max_mean_abs_diff = -1;    // regression; < 0 = not checked
+  double max_mean_rel_diff = -1;
+};
+
 struct RolloutSpec {
-  std::string strategy;  // canary | rolling | blue-green
+  std::string strategy;  // canary | rolling | blue-green | shadow
+  ShadowSpec shadow;     // strategy shadow only
   std::vector<RolloutStep> steps;
   AnalysisSpec analysis;
   int64_t deadline_ms = 0;  // whole rollout; 0 = sum of step durations + 10 min
@@ -76,7 +87,8 @@ struct RolloutSpec {
 
 // Parses the strategy options of a deploy request body: `steps` (canary: [{"weight": 5,
 // "duration_s": 60, "gate": "manual"}...]), `batches` and `pause_s` (rolling), `preview_s` and
-// `rollback_window_s` (blue-green), `analysis` {...the AnalysisSpec fields, `_ms` as `_s` for
+// `rollback_window_s` (blue-green), `duration_s`, `mirror_percent`, `auto_promote`,
+// `min_agreement`, `max_mean_abs_diff`, `max_mean_rel_diff` (shadow), `analysis` {...the AnalysisSpec fields, `_ms` as `_s` for
 // durations...}, `deadline_s`. Unknown options and out-of-range values are InvalidArgument naming
 // the field.
 absl::StatusOr<RolloutSpec> ParseRolloutSpec(const std::string& strategy,

@@ -6,6 +6,7 @@
 
 #include "serving/rollout.h"
 #include "serving/router.h"
+#include "serving/shadow.h"
 
 namespace hotswap::serving {
 namespace {
@@ -59,6 +60,26 @@ TEST(RolloutSpecTest, RollingAndBlueGreenBecomeWeightSchedules) {
   auto instant = ParseRolloutSpec("blue-green", Json::object());
   ASSERT_TRUE(instant.ok());
   EXPECT_EQ(instant->steps.size(), 1u);
+}
+
+TEST(RolloutSpecTest, ShadowOptionsAndRoundTrip) {
+  auto spec = ParseRolloutSpec("shadow", Json::parse(R"({"duration_s": 120, "mirror_percent": 25,
+      "auto_promote": true, "min_agreement": 0.95, "max_mean_abs_diff": 0.1})"));
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  ASSERT_EQ(spec->steps.size(), 1u);
+  EXPECT_EQ(spec->steps[0].weight_bp, 0);
+  EXPECT_EQ(spec->steps[0].duration_ms, 120'000);
+  EXPECT_EQ(spec->shadow.mirror_bp, 2500);
+  EXPECT_TRUE(spec->shadow.auto_promote);
+  EXPECT_EQ(spec->shadow.max_mean_rel_diff, -1);
+  auto back = RolloutSpecFromJson(ToJson(*spec));
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(ToJson(*back), ToJson(*spec));
+  auto defaults = ParseRolloutSpec("shadow", Json::object());
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_EQ(defaults->shadow.mirror_bp, 10000);
+  EXPECT_FALSE(defaults->shadow.auto_promote);
+  EXPECT_FALSE(ParseRolloutSpec("shadow", Json{{"steps", Json::array()}}).ok());
 }
 
 TEST(RolloutSpecTest, BadOptionsNameTheField) {
@@ -272,6 +293,64 @@ TEST(RouterTest, ChoosesByPathVersionThenPinThenKey) {
     to_candidate += ChooseVariant(ep, "", nullptr, nullptr, "") == cand.get();  // random draw
   }
   EXPECT_NEAR(to_candidate / 4000.0, 0.5, 0.05);
+}
+
+runtime::Tensor Fp32(std::string name, std::vector<int64_t> shape, std::vector<float> v) {
+  runtime::Tensor t;
+  t.name = std::move(name);
+  t.shape = std::move(shape);
+  t.data.assign(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float));
+  return t;
+}
+
+runtime::Tensor Int64(std::string name, std::vector<int64_t> v) {
+  runtime::Tensor t;
+  t.name = std::move(name);
+  t.datatype = domain::DataType::kInt64;
+  t.shape = {static_cast<int64_t>(v.size())};
+  t.data.assign(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(int64_t));
+  return t;
+}
+
+TEST(ShadowCompareTest, ClassificationAgreementFromProbabilitiesAndLabels) {
+  ShadowStats stats;
+  // Row 0: both pick class 1; row 1: 2 vs 0.
+  CompareOutputs({Fp32("p", {2, 3}, {0.1f, 0.8f, 0.1f, 0.2f, 0.3f, 0.5f})},
+                 {Fp32("p", {2, 3}, {0.2f, 0.7f, 0.1f, 0.6f, 0.3f, 0.1f})}, &stats);
+  CompareOutputs({Int64("label", {1, 2, 3})}, {Int64("label", {1, 2, 0})}, &stats);
+  Json j = stats.ToJson();
+  EXPECT_EQ(j["classification_rows"], 5);
+  EXPECT_DOUBLE_EQ(j["agreement"].get<double>(), 3.0 / 5.0);
+  EXPECT_EQ(j["regression_values"], 6);  // the scores are compared as values too
+  EXPECT_NEAR(j["mean_abs_diff"].get<double>(), (0.1 + 0.1 + 0 + 0.4 + 0 + 0.4) / 6, 1e-6);
+}
+
+TEST(ShadowCompareTest, RegressionDifferencesAndMissingOutputs) {
+  ShadowStats stats;
+  CompareOutputs({Fp32("y", {1, 4}, {1, 2, 4, 8})}, {Fp32("y", {1, 4}, {2, 3, 5, 9})}, &stats);
+  Json j = stats.ToJson();
+  EXPECT_EQ(j["regression_values"], 4);
+  EXPECT_NEAR(j["mean_abs_diff"].get<double>(), 1.0, 1e-6);
+  EXPECT_NEAR(j["mean_rel_diff"].get<double>(), (1 + 0.5 + 0.25 + 0.125) / 4, 1e-6);
+  ShadowStats missing;
+  CompareOutputs({Fp32("y", {1, 2}, {1, 2})}, {Fp32("other", {1, 2}, {1, 2})}, &missing);
+  EXPECT_NEAR(missing.ToJson()["mean_rel_diff"].get<double>(), 1.0, 1e-9);
+}
+
+TEST(ShadowMirrorTest, AFullQueueDropsAndCountsInsteadOfWaiting) {
+  ShadowMirror mirror(0);  // no room at all
+  auto ep = std::make_shared<Endpoint>();
+  ep->shadow_stats = std::make_shared<ShadowStats>();
+  EXPECT_FALSE(mirror.TryEnqueue({ep, {}, {}, {}}));
+  EXPECT_FALSE(mirror.TryEnqueue({ep, {}, {}, {}}));
+  EXPECT_EQ(ep->shadow_stats->dropped.load(), 2u);
+  EXPECT_EQ(ep->shadow_stats->mirrored.load(), 0u);
+  ShadowMirror roomy(4);
+  EXPECT_TRUE(roomy.TryEnqueue({ep, {}, {}, {}}));  // no candidate: the worker skips it
+  roomy.Drain();
+  EXPECT_EQ(ep->shadow_stats->mirrored.load(), 1u);
+  EXPECT_TRUE(SampleMirror(10000));
+  EXPECT_FALSE(SampleMirror(0));
 }
 
 }  // namespace

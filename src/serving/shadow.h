@@ -1,0 +1,93 @@
+// Shadow traffic: a sampled share of an endpoint's requests is copied to its candidate version
+// after the primary has answered; the candidate's answer is compared with the primary's and
+// recorded, never returned.
+//
+// The request path only decides (one random draw) and, for a sampled request, copies the request
+// tensors and the primary's outputs into a bounded queue with TryEnqueue — it never waits: when
+// the queue is full the copy is dropped and counted. One worker thread runs the shadow model at
+// the lowest CPU priority (nice 19), so on a busy machine the scheduler serves request threads
+// first; a slow or failing shadow cannot slow or fail the primary.
+//
+// Comparison, per output the primary returned:
+//   - top-1 agreement (classification): for integer outputs (labels) and for floating point
+//     outputs of shape [batch, classes>1] (scores: the argmax per row), the share of rows whose
+//     top-1 agrees;
+//   - differences: for every floating point output (scores included), the mean absolute
+//     difference and the mean relative difference |a-b| / max(|a|, 1e-9) over the elements.
+// Shapes that differ count as a disagreement of every row. Errors of the shadow run are recorded
+// on the candidate's metrics (its error rate), its run time as its latency.
+//
+// Thread-safe.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "domain/model.h"
+#include "runtime/tensor.h"
+
+namespace hotswap::serving {
+
+struct Endpoint;
+
+// Counters of one shadow (endpoint × candidate), shared by every snapshot of it.
+struct ShadowStats {
+  std::atomic<uint64_t> mirrored{0};   // copies queued
+  std::atomic<uint64_t> dropped{0};    // copies refused: queue full
+  std::atomic<uint64_t> compared{0};   // shadow runs that succeeded and were compared
+  std::atomic<uint64_t> failed{0};     // shadow runs that failed
+  std::atomic<uint64_t> rows_compared{0};     // classification rows
+  std::atomic<uint64_t> rows_agreeing{0};
+  std::atomic<uint64_t> values_compared{0};   // regression elements
+  std::atomic<uint64_t> abs_diff_micro{0};    // sum of |a-b|, in millionths
+  std::atomic<uint64_t> rel_diff_micro{0};    // sum of relative differences, in millionths
+  domain::Json ToJson() const;  // counts, agreement, mean_abs_diff, mean_rel_diff
+};
+
+// Adds the comparison of one shadow answer with the primary's to `stats`.
+void CompareOutputs(const std::vector<runtime::Tensor>& primary,
+                    const std::vector<runtime::Tensor>& shadow, ShadowStats* stats);
+
+class ShadowMirror {
+ public:
+  struct Job {
+    std::shared_ptr<const Endpoint> endpoint;  // keeps both versions alive
+    std::vector<runtime::Tensor> inputs;       // as the client sent them (before preprocessing)
+    std::vector<runtime::Tensor> primary_outputs;
+    std::vector<std::string> output_names;
+  };
+
+  explicit ShadowMirror(size_t capacity = 256);
+  ~ShadowMirror();  // drops what is queued and joins the worker
+  ShadowMirror(const ShadowMirror&) = delete;
+  ShadowMirror& operator=(const ShadowMirror&) = delete;
+
+  // Never blocks; false (and `dropped` counted) when the queue is full.
+  bool TryEnqueue(Job job);
+  // Waits until the queue is empty and the worker idle (tests).
+  void Drain();
+
+ private:
+  void Loop();
+  void RunOne(Job& job);
+
+  const size_t capacity_;
+  absl::Mutex mu_;
+  std::deque<Job> queue_ ABSL_GUARDED_BY(mu_);
+  bool busy_ ABSL_GUARDED_BY(mu_) = false;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread worker_;
+};
+
+// Whether this request is copied to the shadow (one thread-local random draw; `mirror_bp` in
+// basis points).
+bool SampleMirror(int mirror_bp);
+
+}  // namespace hotswap::serving
