@@ -1,5 +1,7 @@
 #include "serving/shadow.h"
 
+#include <pthread.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -142,8 +144,13 @@ bool SampleMirror(int mirror_bp) {
 
 ShadowMirror::ShadowMirror(size_t capacity) : capacity_(capacity) {
   worker_ = std::thread([this] {
-    // Lowest priority for this thread only: request threads come first.
-    setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), 19);
+    // Request threads come first: SCHED_IDLE runs this thread only when a CPU has nothing else
+    // to do, and a waking request thread preempts it at once (nice 19 alone still let it hold
+    // a CPU until the next scheduler tick: bench/results/shadow.md). Fallback: nice 19.
+    sched_param param{};
+    if (pthread_setschedparam(pthread_self(), SCHED_IDLE, &param) != 0) {
+      setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), 19);
+    }
     Loop();
   });
 }

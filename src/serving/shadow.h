@@ -4,9 +4,10 @@
 //
 // The request path only decides (one random draw) and, for a sampled request, copies the request
 // tensors and the primary's outputs into a bounded queue with TryEnqueue — it never waits: when
-// the queue is full the copy is dropped and counted. One worker thread runs the shadow model at
-// the lowest CPU priority (nice 19), so on a busy machine the scheduler serves request threads
-// first; a slow or failing shadow cannot slow or fail the primary.
+// the queue is full the copy is dropped and counted. One worker thread runs the shadow model under
+// SCHED_IDLE (nice 19 if refused), so the scheduler serves request threads first; a failing
+// shadow cannot fail the primary, and a slow one costs it only the CPU left idle
+// (bench/results/shadow.md).
 //
 // Comparison, per output the primary returned:
 //   - top-1 agreement (classification): for integer outputs (labels) and for floating point
