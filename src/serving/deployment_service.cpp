@@ -646,6 +646,7 @@ void DeploymentService::TickShadow(ActiveRollout& a, int64_t elapsed) {
 
 absl::StatusOr<domain::Deployment> DeploymentService::WithRollout(
     const std::string& id, const std::function<absl::Status(ActiveRollout&)>& action) {
+  bool ended_by_action = false;
   {
     absl::MutexLock lock(&rollout_mu_);
     auto it = rollouts_.find(id);
@@ -653,31 +654,30 @@ absl::StatusOr<domain::Deployment> DeploymentService::WithRollout(
       HS_RETURN_IF_ERROR(action(*it->second));
       auto after = rollouts_.find(id);
       if (after != rollouts_.end()) return after->second->d;
+      ended_by_action = true;
     }
   }
   HS_ASSIGN_OR_RETURN(domain::Deployment d, store_->Get(id));
+  if (ended_by_action) return d;
   if (d.strategy == "direct") {
     return absl::FailedPreconditionError(
         absl::StrCat("deployment ", id, " uses the direct strategy: there is no rollout to control"));
   }
   if (d.state == "succeeded" || d.state == "aborted" || d.state == "rolled_back" ||
       d.state == "failed") {
-    // Either the action ended it just now (return the record) or it had ended before.
-    return d;
+    return absl::FailedPreconditionError(absl::StrCat("rollout ", id, " has ended (", d.state, ")"));
   }
   return absl::FailedPreconditionError(absl::StrCat("rollout ", id, " is not active here"));
 }
 
 absl::StatusOr<domain::Deployment> DeploymentService::Promote(const std::string& id, bool full,
                                                               const std::string& by) {
-  bool acted = false;
-  auto d = WithRollout(id, [&](ActiveRollout& a) -> absl::Status {
+  return WithRollout(id, [&](ActiveRollout& a) -> absl::Status {
     rollout_mu_.AssertHeld();  // WithRollout runs the action under it
     if (!a.loaded) {
       return absl::FailedPreconditionError(
           "the candidate is still loading: no traffic can reach it yet (capacity before weight)");
     }
-    acted = true;
     Record(a, "manual_promote", nullptr, absl::StrCat(full ? "full promotion" : "next step",
                                                       " requested by ", by));
     a.d.state = "progressing";
@@ -688,66 +688,44 @@ absl::StatusOr<domain::Deployment> DeploymentService::Promote(const std::string&
     }
     return absl::OkStatus();
   });
-  if (d.ok() && !acted) {
-    return absl::FailedPreconditionError(absl::StrCat("rollout ", id, " has ended (", d->state, ")"));
-  }
-  return d;
 }
 
 absl::StatusOr<domain::Deployment> DeploymentService::Pause(const std::string& id,
                                                             const std::string& by) {
-  bool acted = false;
-  auto d = WithRollout(id, [&](ActiveRollout& a) -> absl::Status {
-    rollout_mu_.AssertHeld();  // WithRollout runs the action under it
+  return WithRollout(id, [&](ActiveRollout& a) -> absl::Status {
+    rollout_mu_.AssertHeld();
     if (a.d.state == "paused") return absl::OkStatus();
     if (!a.loaded) return absl::FailedPreconditionError("the candidate is still loading");
-    acted = true;
     a.d.state = "paused";
     a.d.message = absl::StrCat("paused by ", by, " at step ", a.step + 1, " (weights held)");
     Record(a, "pause", nullptr, a.d.message);
     Persist(a);
     return absl::OkStatus();
   });
-  if (d.ok() && !acted && d->state != "paused") {
-    return absl::FailedPreconditionError(absl::StrCat("rollout ", id, " has ended (", d->state, ")"));
-  }
-  return d;
 }
 
 absl::StatusOr<domain::Deployment> DeploymentService::Resume(const std::string& id,
                                                              const std::string& by) {
-  bool acted = false;
-  auto d = WithRollout(id, [&](ActiveRollout& a) -> absl::Status {
-    rollout_mu_.AssertHeld();  // WithRollout runs the action under it
+  return WithRollout(id, [&](ActiveRollout& a) -> absl::Status {
+    rollout_mu_.AssertHeld();
     if (a.d.state != "paused") {
       return absl::FailedPreconditionError(
           absl::StrCat("rollout ", id, " is ", a.d.state, ", not paused"));
     }
-    acted = true;
     a.d.state = "progressing";
     EnterStep(a, a.step, absl::StrCat("resumed by ", by, "; the step's window starts again"));
     return absl::OkStatus();
   });
-  if (d.ok() && !acted) {
-    return absl::FailedPreconditionError(absl::StrCat("rollout ", id, " has ended (", d->state, ")"));
-  }
-  return d;
 }
 
 absl::StatusOr<domain::Deployment> DeploymentService::Abort(const std::string& id,
                                                             const std::string& by) {
-  bool acted = false;
-  auto d = WithRollout(id, [&](ActiveRollout& a) -> absl::Status {
-    rollout_mu_.AssertHeld();  // WithRollout runs the action under it
-    acted = true;
+  return WithRollout(id, [&](ActiveRollout& a) -> absl::Status {
+    rollout_mu_.AssertHeld();
     EndRollout(a, "aborted", absl::StrCat("aborted by ", by, "; all traffic back on version ",
                                           a.d.previous_version.value_or(0)));
     return absl::OkStatus();
   });
-  if (d.ok() && !acted) {
-    return absl::FailedPreconditionError(absl::StrCat("rollout ", id, " has ended (", d->state, ")"));
-  }
-  return d;
 }
 
 absl::StatusOr<domain::Deployment> DeploymentService::Retry(const std::string& id,

@@ -224,63 +224,57 @@ absl::StatusOr<LoadReport> ModelManager::RunLoadCandidate(const std::string& end
   return report;
 }
 
-absl::Status ModelManager::SetCandidateWeight(const std::string& endpoint, int weight_bp) {
-  if (weight_bp < 0 || weight_bp > 10000) {
-    return absl::InvalidArgumentError("candidate weight must be from 0 to 10000 basis points");
-  }
+absl::Status ModelManager::MutateCandidate(const std::string& endpoint,
+                                           const std::function<void(Endpoint&)>& edit) {
   return Mutate(endpoint, [&](const Endpoint* cur) -> absl::StatusOr<std::shared_ptr<Endpoint>> {
     if (cur == nullptr || cur->candidate == nullptr) {
       return absl::NotFoundError(absl::StrCat("endpoint '", endpoint, "' has no candidate"));
     }
     auto ep = std::make_shared<Endpoint>(*cur);
-    ep->candidate_weight_bp = weight_bp;
+    edit(*ep);
     return ep;
   });
+}
+
+absl::Status ModelManager::SetCandidateWeight(const std::string& endpoint, int weight_bp) {
+  if (weight_bp < 0 || weight_bp > 10000) {
+    return absl::InvalidArgumentError("candidate weight must be from 0 to 10000 basis points");
+  }
+  return MutateCandidate(endpoint, [&](Endpoint& ep) { ep.candidate_weight_bp = weight_bp; });
 }
 
 absl::Status ModelManager::SetMirror(const std::string& endpoint, int mirror_bp) {
   if (mirror_bp < 0 || mirror_bp > 10000) {
     return absl::InvalidArgumentError("mirror share must be from 0 to 10000 basis points");
   }
-  return Mutate(endpoint, [&](const Endpoint* cur) -> absl::StatusOr<std::shared_ptr<Endpoint>> {
-    if (cur == nullptr || cur->candidate == nullptr) {
-      return absl::NotFoundError(absl::StrCat("endpoint '", endpoint, "' has no candidate"));
+  return MutateCandidate(endpoint, [&](Endpoint& ep) {
+    ep.mirror_bp = mirror_bp;
+    if (mirror_bp == 0) {
+      ep.shadow_stats = nullptr;
+    } else if (ep.shadow_stats == nullptr) {
+      ep.shadow_stats = std::make_shared<ShadowStats>();
     }
-    auto ep = std::make_shared<Endpoint>(*cur);
-    ep->mirror_bp = mirror_bp;
-    if (mirror_bp > 0 && cur->shadow_stats == nullptr) ep->shadow_stats = std::make_shared<ShadowStats>();
-    if (mirror_bp == 0) ep->shadow_stats = nullptr;
-    return ep;
   });
 }
 
+namespace {
+void ClearCandidate(Endpoint& ep) {
+  ep.candidate = nullptr;
+  ep.candidate_weight_bp = 0;
+  ep.mirror_bp = 0;
+  ep.shadow_stats = nullptr;
+}
+}  // namespace
+
 absl::Status ModelManager::PromoteCandidate(const std::string& endpoint) {
-  return Mutate(endpoint, [&](const Endpoint* cur) -> absl::StatusOr<std::shared_ptr<Endpoint>> {
-    if (cur == nullptr || cur->candidate == nullptr) {
-      return absl::NotFoundError(absl::StrCat("endpoint '", endpoint, "' has no candidate"));
-    }
-    auto ep = std::make_shared<Endpoint>(*cur);
-    ep->primary = cur->candidate;
-    ep->candidate = nullptr;
-    ep->candidate_weight_bp = 0;
-    ep->mirror_bp = 0;
-    ep->shadow_stats = nullptr;
-    return ep;
+  return MutateCandidate(endpoint, [](Endpoint& ep) {
+    ep.primary = ep.candidate;
+    ClearCandidate(ep);
   });
 }
 
 absl::Status ModelManager::DropCandidate(const std::string& endpoint) {
-  return Mutate(endpoint, [&](const Endpoint* cur) -> absl::StatusOr<std::shared_ptr<Endpoint>> {
-    if (cur == nullptr || cur->candidate == nullptr) {
-      return absl::NotFoundError(absl::StrCat("endpoint '", endpoint, "' has no candidate"));
-    }
-    auto ep = std::make_shared<Endpoint>(*cur);
-    ep->candidate = nullptr;
-    ep->candidate_weight_bp = 0;
-    ep->mirror_bp = 0;
-    ep->shadow_stats = nullptr;
-    return ep;
-  });
+  return MutateCandidate(endpoint, &ClearCandidate);
 }
 
 absl::StatusOr<std::shared_ptr<ServedVersion>> ModelManager::LoadVersion(

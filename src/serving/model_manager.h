@@ -144,6 +144,9 @@ class ModelManager {
   void Enqueue(std::function<void()> job);
   absl::StatusOr<LoadReport> RunDeploy(const std::string& endpoint, const std::string& model,
                                        int64_t version);
+  // Mutate() of an endpoint that has a candidate (NotFound otherwise): `edit` changes a copy.
+  absl::Status MutateCandidate(const std::string& endpoint,
+                               const std::function<void(Endpoint&)>& edit);
   absl::StatusOr<LoadReport> RunLoadCandidate(const std::string& endpoint,
                                               const std::string& model, int64_t version);
   absl::StatusOr<std::shared_ptr<ServedVersion>> LoadVersion(const std::string& endpoint,
