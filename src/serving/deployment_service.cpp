@@ -410,14 +410,17 @@ void DeploymentService::EndRollout(ActiveRollout& a, const std::string& state,
   }
   a.d.state = state;
   a.d.message = why;
+  {
+    // The endpoint is free again before the outcome is visible, so a client that sees the
+    // outcome can start the next deployment at once.
+    absl::MutexLock lock(&mu_);
+    in_progress_.erase(a.d.endpoint);
+  }
   Persist(a);
   log::Info("rollout ended", {{"deployment", a.d.id}, {"endpoint", a.d.endpoint},
                               {"state", state}, {"message", why}});
-  std::string endpoint = a.d.endpoint;
   std::string id = a.d.id;
   rollouts_.erase(id);  // `a` is gone from here on
-  absl::MutexLock lock(&mu_);
-  in_progress_.erase(endpoint);
 }
 
 void DeploymentService::Record(ActiveRollout& a, const std::string& action,
