@@ -201,7 +201,8 @@ TEST_F(BackendsServingTest, TorchScriptVersionServesPyTorchOutputsAndNeedsItsSch
 }
 
 TEST_F(BackendsServingTest, TensorflowSavedModelTarServesPythonOutputs) {
-  if (TfDir().empty()) GTEST_SKIP() << "no TensorFlow backend in this build";
+  if (TfDir().empty()) GTEST_SKIP() << "this build has no TensorFlow backend (HOTSWAP_WITH_TENSORFLOW=OFF or the "
+                    "tensorflow-cpu wheel not found); scripts/test.sh requires it";
   CreateModel("tf");
   HttpResult refused = s_.Upload("tf", {{"framework", "onnx"}}, Tf("mlp.tar"));
   EXPECT_EQ(refused.status, 400);

@@ -67,7 +67,9 @@ TEST(ArtifactSnifferTest, RecognisesOnnxModelsFromTwoExporters) {
 }
 
 TEST(ArtifactSnifferTest, RecognisesTorchScriptAndTellsATorchSavePickleApart) {
-  if (!fs::exists(Models("torchscript", "mlp_script.pt"))) GTEST_SKIP() << "no TorchScript models";
+  if (!fs::exists(Models("torchscript", "mlp_script.pt"))) GTEST_SKIP()
+      << "TorchScript test models are built only when the TorchScript backend is "
+         "(HOTSWAP_WITH_TORCHSCRIPT, LibTorch found); scripts/test.sh requires it";
   for (const char* name : {"mlp_script.pt", "mlp_trace.pt", "two_io.pt", "bench_mlp.pt"}) {
     EXPECT_EQ(ArtifactSniffer::SniffFile(Models("torchscript", name)).format,
               ArtifactFormat::kTorchScript)
@@ -81,7 +83,9 @@ TEST(ArtifactSnifferTest, RecognisesTorchScriptAndTellsATorchSavePickleApart) {
 }
 
 TEST(ArtifactSnifferTest, RecognisesEveryXgboostFormat) {
-  if (!fs::exists(Models("xgboost", "xgb_binary.json"))) GTEST_SKIP() << "no XGBoost models";
+  if (!fs::exists(Models("xgboost", "xgb_binary.json"))) GTEST_SKIP()
+      << "XGBoost test models are built only when the XGBoost backend is "
+         "(HOTSWAP_WITH_XGBOOST, libxgboost found); scripts/test.sh requires it";
   EXPECT_EQ(ArtifactSniffer::SniffFile(Models("xgboost", "xgb_binary.json")).format,
             ArtifactFormat::kXgboostJson);
   EXPECT_EQ(ArtifactSniffer::SniffFile(Models("xgboost", "xgb_binary.ubj")).format,

@@ -46,9 +46,11 @@ absl::StatusOr<domain::Deployment> DeploymentService::Create(const DeployRequest
                       "rollout options need strategy canary, rolling or blue-green)"));
       }
     }
-  } else {
+  }
+  std::optional<RolloutSpec> spec;
+  if (progressive) {
     // Validate the options before anything else, so a bad request changes nothing.
-    HS_RETURN_IF_ERROR(ParseRolloutSpec(request.strategy, request.options).status());
+    HS_ASSIGN_OR_RETURN(spec, ParseRolloutSpec(request.strategy, request.options));
   }
   HS_ASSIGN_OR_RETURN(domain::Model model, registry_->GetModel(request.model));
   domain::ModelVersion version;
@@ -73,7 +75,10 @@ absl::StatusOr<domain::Deployment> DeploymentService::Create(const DeployRequest
     }
     version = *last;
   }
-  if (progressive) return CreateRollout(request, model, version, endpoint);
+  if (spec) {
+    return CreateRollout(*std::move(spec), request.requested_by, model.name, version.version,
+                         endpoint);
+  }
   {
     absl::MutexLock lock(&mu_);
     if (in_progress_.count(endpoint)) {
@@ -220,7 +225,6 @@ struct DeploymentService::ActiveRollout {
   size_t step = 0;
   int64_t started_ms = 0;
   int64_t step_started_ms = 0;
-  bool gate_waiting = false;  // a manual gate holds the rollout at the end of this step
   int64_t next_look_requests = 0;  // interim analysis when the candidate has this many
   std::string last_message;
   VersionMetrics::Snapshot candidate_start, stable_start;
@@ -239,19 +243,18 @@ domain::Json Weights(int candidate_bp) {
 DeploymentService::~DeploymentService() { StopOrchestrator(); }
 
 absl::StatusOr<domain::Deployment> DeploymentService::CreateRollout(
-    const DeployRequest& request, const domain::Model& model, const domain::ModelVersion& version,
-    const std::string& endpoint) {
-  HS_ASSIGN_OR_RETURN(RolloutSpec spec, ParseRolloutSpec(request.strategy, request.options));
+    RolloutSpec spec, const std::string& requested_by, const std::string& model_name,
+    int64_t version, const std::string& endpoint, const std::string& retry_of) {
   std::shared_ptr<const Endpoint> ep = manager_->Find(endpoint);
   if (ep == nullptr) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "endpoint '", endpoint, "' serves nothing yet: a ", request.strategy,
+        "endpoint '", endpoint, "' serves nothing yet: a ", spec.strategy,
         " rollout introduces a version beside a serving one; deploy the first version with "
         "strategy direct"));
   }
-  if (ep->primary->model_name == model.name && ep->primary->version == version.version) {
+  if (ep->primary->model_name == model_name && ep->primary->version == version) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "endpoint '", endpoint, "' already serves ", model.name, " version ", version.version));
+        "endpoint '", endpoint, "' already serves ", model_name, " version ", version));
   }
   {
     absl::MutexLock lock(&mu_);
@@ -266,9 +269,9 @@ absl::StatusOr<domain::Deployment> DeploymentService::CreateRollout(
   domain::Deployment& d = a->d;
   d.id = NewId();
   d.endpoint = endpoint;
-  d.model_name = model.name;
-  d.version = version.version;
-  d.strategy = request.strategy;
+  d.model_name = model_name;
+  d.version = version;
+  d.strategy = spec.strategy;
   d.state = "pending";
   d.previous_version = ep->primary->version;
   d.created_at_ms = d.updated_at_ms = clock_->NowMillis();
@@ -279,6 +282,7 @@ absl::StatusOr<domain::Deployment> DeploymentService::CreateRollout(
                            {"weights", Weights(0)},
                            {"stable_version", ep->primary->version},
                            {"decisions", domain::Json::array()}};
+  if (!retry_of.empty()) d.rollout["retry_of"] = retry_of;
   a->spec = std::move(spec);
   a->started_ms = d.created_at_ms;
   if (absl::Status s = store_->Insert(d); !s.ok()) {
@@ -293,11 +297,11 @@ absl::StatusOr<domain::Deployment> DeploymentService::CreateRollout(
     rollouts_[id] = std::move(a);
   }
   log::Info("rollout started", {{"deployment", id}, {"endpoint", endpoint},
-                                {"strategy", request.strategy}, {"model", model.name},
-                                {"version", static_cast<long long>(version.version)},
-                                {"by", request.requested_by}});
+                                {"strategy", d.strategy}, {"model", model_name},
+                                {"version", static_cast<long long>(version)},
+                                {"by", requested_by}});
   loads_in_flight_.fetch_add(1);
-  manager_->LoadCandidateAsync(endpoint, model.name, version.version,
+  manager_->LoadCandidateAsync(endpoint, model_name, version,
                                [this, id, endpoint](const absl::StatusOr<LoadReport>& r) {
                                  OnCandidateLoaded(id, endpoint, r);
                                  loads_in_flight_.fetch_sub(1);
@@ -350,7 +354,6 @@ void DeploymentService::EnterStep(ActiveRollout& a, size_t step, const std::stri
   }
   a.step = step;
   a.step_started_ms = clock_->NowMillis();
-  a.gate_waiting = false;
   a.next_look_requests = a.spec.analysis.min_requests;
   if (auto ep = manager_->Find(a.d.endpoint); ep && ep->candidate) {
     a.candidate_start = ep->candidate->metrics->Read();
@@ -742,50 +745,10 @@ absl::StatusOr<domain::Deployment> DeploymentService::Retry(const std::string& i
         "rollout ", id, " is ", d.state, ": only an aborted, rolled back or failed rollout can be "
         "retried"));
   }
-  DeployRequest r;
-  r.model = d.model_name;
-  r.version = d.version;
-  r.endpoint = d.endpoint;
-  r.strategy = d.strategy;
-  r.requested_by = by;
   HS_ASSIGN_OR_RETURN(RolloutSpec spec, RolloutSpecFromJson(d.rollout.value("spec", domain::Json())));
-  // Re-express the stored spec as explicit steps (valid for every progressive strategy).
-  domain::Json spec_json = ToJson(spec);
-  if (spec.strategy == "shadow") {
-    r.options = domain::Json{{"duration_s", spec.steps[0].duration_ms / 1000.0},
-                             {"mirror_percent", spec.shadow.mirror_bp / 100.0},
-                             {"auto_promote", spec.shadow.auto_promote},
-                             {"min_agreement", spec.shadow.min_agreement},
-                             {"analysis", spec_json["analysis"]},
-                             {"deadline_s", spec_json["deadline_s"]}};
-    if (spec.shadow.max_mean_abs_diff >= 0) {
-      r.options["max_mean_abs_diff"] = spec.shadow.max_mean_abs_diff;
-    }
-    if (spec.shadow.max_mean_rel_diff >= 0) {
-      r.options["max_mean_rel_diff"] = spec.shadow.max_mean_rel_diff;
-    }
-  } else {
-    r.strategy = "canary";
-    r.options = domain::Json{{"steps", spec_json["steps"]},
-                             {"analysis", spec_json["analysis"]},
-                             {"deadline_s", spec_json["deadline_s"]}};
-  }
-  HS_ASSIGN_OR_RETURN(domain::Model model, registry_->GetModel(d.model_name));
-  HS_ASSIGN_OR_RETURN(domain::ModelVersion version, registry_->GetVersion(d.model_name, d.version));
-  HS_ASSIGN_OR_RETURN(domain::Deployment created, CreateRollout(r, model, version, d.endpoint));
-  {
-    absl::MutexLock lock(&rollout_mu_);
-    auto it = rollouts_.find(created.id);
-    if (it != rollouts_.end()) {
-      it->second->d.strategy = d.strategy;
-      it->second->spec.strategy = d.strategy;
-      it->second->d.rollout["spec"]["strategy"] = d.strategy;
-      it->second->d.rollout["retry_of"] = id;
-      Persist(*it->second);
-      created = it->second->d;
-    }
-  }
-  return created;
+  // The model and version must still exist.
+  HS_RETURN_IF_ERROR(registry_->GetVersion(d.model_name, d.version).status());
+  return CreateRollout(std::move(spec), by, d.model_name, d.version, d.endpoint, id);
 }
 
 void DeploymentService::ResumeRollouts() {
@@ -818,7 +781,6 @@ void DeploymentService::ResumeRollouts() {
     auto a = std::make_unique<ActiveRollout>();
     a->d = d;
     a->spec = *std::move(spec);
-    a->started_ms = d.created_at_ms;
     // The deadline restarts from now: the time the server was down is not the rollout's fault.
     a->started_ms = clock_->NowMillis() - std::min<int64_t>(clock_->NowMillis() - d.created_at_ms,
                                                             a->spec.deadline_ms / 2);

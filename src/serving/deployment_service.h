@@ -89,10 +89,12 @@ class DeploymentService {
 
  private:
   struct ActiveRollout;
-  absl::StatusOr<domain::Deployment> CreateRollout(const DeployRequest& request,
-                                                   const domain::Model& model,
-                                                   const domain::ModelVersion& version,
-                                                   const std::string& endpoint);
+  // Starts a rollout of model@version on `endpoint` (options already validated in `spec`).
+  absl::StatusOr<domain::Deployment> CreateRollout(RolloutSpec spec,
+                                                   const std::string& requested_by,
+                                                   const std::string& model_name, int64_t version,
+                                                   const std::string& endpoint,
+                                                   const std::string& retry_of = "");
   void OnCandidateLoaded(const std::string& id, const std::string& endpoint,
                          const absl::StatusOr<LoadReport>& r);
   void EnterStep(ActiveRollout& a, size_t step, const std::string& why)

@@ -50,6 +50,9 @@ struct ArtifactStoreStats {
   uint64_t retries = 0;             // remote stores: requests repeated after a transient failure
 };
 
+// OK for 64 lower-case hex characters; InvalidArgument naming the bad digest otherwise.
+absl::Status CheckDigest(const std::string& sha256);
+
 // Prometheus text for `stats` (hotswap_artifact_* series, labelled store="local"|"s3").
 std::string RenderArtifactStoreMetrics(const ArtifactStoreStats& stats, const std::string& store);
 

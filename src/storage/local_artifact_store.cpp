@@ -47,12 +47,6 @@ absl::Status IoError(std::string_view op, std::string_view path, int err) {
   return absl::InternalError(absl::StrCat(Sv(op), " ", Sv(path), ": ", ErrnoText(err)));
 }
 
-absl::Status CheckDigest(const std::string& sha256) {
-  if (IsSha256Hex(sha256)) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat("invalid sha256 digest '",
-                                                 absl::CHexEscape(sha256.substr(0, 80)),
-                                                 "': want 64 lower-case hex characters"));
-}
 
 std::string BlobPathIn(const std::string& blob_dir, const std::string& sha256) {
   return absl::StrCat(blob_dir, "/", sha256.substr(0, 2), "/", sha256);
@@ -426,6 +420,13 @@ size_t RemoveLeftoverTempFiles(const std::string& dir) {
 }
 
 }  // namespace
+
+absl::Status CheckDigest(const std::string& sha256) {
+  if (IsSha256Hex(sha256)) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat("invalid sha256 digest '",
+                                                 absl::CHexEscape(sha256.substr(0, 80)),
+                                                 "': want 64 lower-case hex characters"));
+}
 
 LocalArtifactStore::LocalArtifactStore(Options options)
     : options_(std::move(options)),

@@ -24,12 +24,6 @@ namespace {
 constexpr int64_t kMinPartBytes = 5LL << 20;  // S3's minimum for every part but the last
 constexpr int64_t kMaxParts = 10'000;
 
-absl::Status CheckDigest(const std::string& sha256) {
-  if (IsSha256Hex(sha256)) return absl::OkStatus();
-  return absl::InvalidArgumentError(absl::StrCat("invalid sha256 digest '", sha256.substr(0, 80),
-                                                 "': want 64 lower-case hex characters"));
-}
-
 // Adds `what` in front of a status message, keeping the code (and a hint for 403).
 absl::Status Context(const absl::Status& s, const std::string& what) {
   std::string hint = absl::IsPermissionDenied(s)
