@@ -166,6 +166,43 @@ TEST_F(CliTest, DeployWaitsForTheOutcomeAndEndpointsShowWhatServes) {
   EXPECT_EQ(Run({"endpoint", "undeploy", "iris"}).code, 1);
 }
 
+TEST_F(CliTest, FeedbackFromAFileAndMonitorShowsTheAccuracy) {
+  ASSERT_EQ(Run({"model", "register", "iris"}).code, 0);
+  ASSERT_EQ(Run({"version", "upload", "iris", std::string(HOTSWAP_DEMO_MODELS_DIR) + "/iris.onnx"}).code, 0);
+  ASSERT_EQ(Run({"deploy", "iris", "--version", "1"}).code, 0);
+  // Two predictions of class 0 (setosa-like rows).
+  for (const char* id : {"p1", "p2"}) {
+    std::string body = std::string(R"({"id":")") + id +
+                       R"(","inputs":[{"name":"input","shape":[1,4],"datatype":"FP32","data":[5.1,3.5,1.4,0.2]}]})";
+    ASSERT_EQ(testing_util::Http("POST", s_.Url("/v2/models/iris/infer"), body,
+                                 {"Authorization: Bearer " + s_.admin()}).status, 200);
+  }
+  std::string file = WriteFile("fb.jsonl", "{\"request_id\": \"p1\", \"label\": 0}\n\n"
+                                           "{\"request_id\": \"p2\", \"label\": 1}\n"
+                                           "{\"request_id\": \"zz\", \"label\": 1}\n");
+  CliResult fb = Run({"feedback", "--file", file});
+  ASSERT_EQ(fb.code, 0) << fb.err;
+  EXPECT_NE(fb.out.find("3 items: 2 matched, 1 unknown"), std::string::npos) << fb.out;
+  CliResult one = Run({"--json", "feedback", "--request-id", "p1", "--label", "0"});
+  ASSERT_EQ(one.code, 0) << one.err;
+  EXPECT_EQ(one.Json()["duplicate"], 1);
+  CliResult mon = Run({"--json", "monitor", "iris", "--window", "1m"});
+  ASSERT_EQ(mon.code, 0) << mon.err;
+  EXPECT_DOUBLE_EQ(mon.Json()["series"][0]["accuracy"]["classification"]["accuracy"].get<double>(), 0.5);
+  CliResult human = Run({"monitor", "iris"});
+  ASSERT_EQ(human.code, 0) << human.err;
+  EXPECT_NE(human.out.find("acc 0.5 (n=2)"), std::string::npos) << human.out;
+  // Bad input: a malformed line, a missing request id, an unknown endpoint.
+  std::string bad = WriteFile("bad.jsonl", "{\"request_id\": \"p1\", \"label\": 0}\nnot json\n");
+  CliResult b = Run({"feedback", "--file", bad});
+  EXPECT_EQ(b.code, 2);
+  EXPECT_NE(b.err.find("bad.jsonl:2: not a JSON object"), std::string::npos) << b.err;
+  EXPECT_EQ(Run({"feedback", "--label", "1"}).code, 2);
+  CliResult unknown = Run({"monitor", "nope"});
+  EXPECT_EQ(unknown.code, 1);
+  EXPECT_NE(unknown.err.find("nope"), std::string::npos) << unknown.err;
+}
+
 TEST_F(CliTest, CanaryFromTheCommandLineWithStatusPromoteAndAbort) {
   ASSERT_EQ(Run({"model", "register", "iris"}).code, 0);
   std::string model = std::string(HOTSWAP_DEMO_MODELS_DIR) + "/iris.onnx";

@@ -409,11 +409,11 @@ TEST_F(RolloutTest, RollingShiftsTrafficInEqualBatches) {
   EXPECT_EQ(Get(id)["state"], "succeeded");
 }
 
-// Requests the candidate version has run (for a shadow: the mirrored copies), from /metrics.
+// Mirrored copies the shadow version has run, from /metrics.
 int64_t RunsOf(const TestServer& s, int64_t version) {
   std::string m = Http("GET", s.Url("/metrics"), "", {"Authorization: Bearer " + s.admin()}).body;
   std::string series = absl::StrCat("hotswap_inference_requests_total{endpoint=\"m\",model=\"m\",version=\"",
-                                    version, "\"} ");
+                                    version, "\",variant=\"shadow\"} ");
   size_t at = m.find(series);
   return at == std::string::npos ? 0 : std::stoll(m.substr(at + series.size()));
 }

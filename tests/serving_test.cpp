@@ -205,7 +205,7 @@ TEST_F(ServingTest, ProtocolErrorsUseTheV2ErrorShape) {
   expect_error(unauth, 401, "token");
   // Failures are counted against the version.
   std::string metrics = Http("GET", s_.Url("/metrics")).body;
-  EXPECT_NE(metrics.find(R"(hotswap_inference_failures_total{endpoint="iris",model="iris",version="1"} 7)"),
+  EXPECT_NE(metrics.find(R"(hotswap_inference_failures_total{endpoint="iris",model="iris",version="1",variant="stable"} 7)"),
             std::string::npos)
       << metrics.substr(0, 2000);
 }
@@ -264,7 +264,7 @@ TEST_F(ServingTest, MetricsCountRequestsPerVersionWithHistograms) {
   HttpResult m = Http("GET", s_.Url("/metrics"));
   ASSERT_EQ(m.status, 200);
   EXPECT_NE(m.headers["content-type"].find("text/plain"), std::string::npos);
-  const std::string labels = R"({endpoint="iris",model="iris",version="1")";
+  const std::string labels = R"({endpoint="iris",model="iris",version="1",variant="stable")";
   EXPECT_NE(m.body.find("hotswap_inference_requests_total" + labels + "} 5"), std::string::npos);
   EXPECT_NE(m.body.find("hotswap_inference_compute_seconds_count" + labels + "} 5"), std::string::npos);
   EXPECT_NE(m.body.find("hotswap_inference_queue_seconds_bucket" + labels + R"(,le="+Inf"} 5)"),

@@ -22,8 +22,11 @@ using nlohmann::json;
 
 namespace {
 
+serving::Variant VariantOf(const serving::Endpoint& ep, const serving::ServedVersion* v) {
+  return v == ep.candidate.get() ? serving::Variant::kCandidate : serving::Variant::kStable;
+}
 const char* VariantName(const serving::Endpoint& ep, const serving::ServedVersion* v) {
-  return v == ep.candidate.get() ? "candidate" : "stable";
+  return serving::VariantLabel(VariantOf(ep, v));
 }
 
 double Seconds(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
@@ -156,6 +159,7 @@ std::variant<std::shared_ptr<const serving::Endpoint>, HttpResponse> InferenceAp
 }
 
 HttpResponse InferenceApi::Infer(HttpRequest& req) {
+  const auto handler_start = std::chrono::steady_clock::now();
   auto resolved = Resolve(req);
   if (auto* r = std::get_if<HttpResponse>(&resolved)) return std::move(*r);
   std::shared_ptr<const serving::Endpoint> ep =
@@ -188,7 +192,8 @@ HttpResponse InferenceApi::Infer(HttpRequest& req) {
 
   auto fail = [&](HttpResponse r) {
     route("");
-    svp->metrics->RecordFailure(Seconds(req.arrival, std::chrono::steady_clock::now()));
+    svp->metrics[VariantOf(*ep, svp)].RecordFailure(
+        Seconds(req.arrival, std::chrono::steady_clock::now()));
     r.headers.emplace_back("x-hotswap-model-version", svp->version_text);
     if (ep->candidate) r.headers.emplace_back("x-hotswap-variant", VariantName(*ep, svp));
     return r;
@@ -254,9 +259,15 @@ HttpResponse InferenceApi::Infer(HttpRequest& req) {
     r.content_type = "application/octet-stream";
     r.headers.emplace_back("Inference-Header-Content-Length", std::to_string(*enc.json_length));
   }
+  serving::VersionMetrics& series = sv.metrics[VariantOf(*ep, svp)];
+  if (options_.monitor != nullptr) {
+    // Feedback joins on the request's `id`, else on its x-request-id (always in the response).
+    options_.monitor->RecordPrediction(&series, ir.id.empty() ? req.request_id : ir.id, outputs);
+  }
   auto end = std::chrono::steady_clock::now();
-  sv.metrics->RecordSuccess(Seconds(req.arrival, compute_start), Seconds(compute_start, compute_end),
-                            Seconds(req.arrival, end));
+  series.RecordSuccess(
+      Seconds(req.arrival, handler_start), Seconds(handler_start, compute_start),
+      Seconds(compute_start, compute_end), Seconds(req.arrival, end));
   if (mirror) {
     options_.mirror->TryEnqueue({ep, std::move(mirror_inputs), std::move(outputs),
                                  std::move(output_names)});

@@ -23,6 +23,7 @@
 
 #include "api/http/router.h"
 #include "runtime/backend.h"
+#include "monitoring/monitor.h"
 #include "serving/deployment_service.h"
 #include "serving/metrics.h"
 #include "serving/model_manager.h"
@@ -41,6 +42,9 @@ class InferenceApi {
     serving::ShadowMirror* mirror = nullptr;
     // More Prometheus text for /metrics (e.g. the artifact store's counters).
     std::function<std::string()> extra_metrics;
+    // Online monitoring: successful predictions are staged here for feedback joins (nullptr:
+    // monitoring off).
+    monitoring::Monitor* monitor = nullptr;
   };
   using ReadinessProbe = std::function<absl::Status()>;
 

@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -688,6 +690,129 @@ int Cli::Run(int argc, const char* const* argv) {
     auto r = Client().Call("DELETE", "/api/v1/endpoints/" + UrlEncode(e_name));
     if (!r.ok()) { rc = Fail(r.status()); return; }
     rc = PrintJsonOr(json{{"undeployed", e_name}}, [&] { out_ << "endpoint '" << e_name << "' no longer serves\n"; });
+  });
+
+  // monitor / feedback
+  std::string mon_endpoint, mon_window = "5m";
+  bool mon_watch = false;
+  auto* monitor = app.add_subcommand(
+      "monitor", "Latency, errors, throughput and accuracy of an endpoint over a sliding window");
+  monitor->add_option("endpoint", mon_endpoint, "Endpoint name")->required();
+  monitor->add_option("--window", mon_window, "1m, 5m, 1h or 24h")
+      ->check(CLI::IsMember({"1m", "5m", "1h", "24h"}))
+      ->capture_default_str();
+  monitor->add_flag("--watch", mon_watch, "Refresh every 2 seconds (Ctrl-C to stop)");
+  monitor->callback([&] {
+    auto fmt = [](const json& v, const char* unit = "") {
+      if (!v.is_number()) return std::string("-");
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%.3g%s", v.get<double>(), unit);
+      return std::string(buf);
+    };
+    while (true) {
+      auto r = Client().Call("GET", "/api/v1/monitoring/" + UrlEncode(mon_endpoint) +
+                                        "?window=" + mon_window);
+      if (!r.ok()) { rc = Fail(r.status()); return; }
+      json j = r->Json();
+      rc = PrintJsonOr(j, [&] {
+        out_ << "endpoint " << mon_endpoint << ", window " << mon_window << "\n";
+        std::vector<std::vector<std::string>> rows;
+        for (const auto& s : j["series"]) {
+          const json& t = s["latency_ms"]["total"];
+          const json& acc = s["accuracy"];
+          std::string quality = "-";
+          if (acc["classification"].is_object()) {
+            quality = "acc " + fmt(acc["classification"]["accuracy"]) + " (n=" +
+                      std::to_string(acc["classification"].value("labelled", 0)) + ")";
+          } else if (acc["regression"].is_object()) {
+            quality = "mae " + fmt(acc["regression"]["mae"]) + " (n=" +
+                      std::to_string(acc["regression"].value("labelled", 0)) + ")";
+          }
+          std::string alerts;
+          for (const auto& a : s["alerts_firing"]) alerts += (alerts.empty() ? "" : ",") + a.get<std::string>();
+          rows.push_back({std::to_string(s.value("version", 0)), s.value("variant", ""),
+                          std::to_string(s.value("requests", 0)), fmt(s["error_rate"]),
+                          fmt(s["throughput_rps"]), fmt(t["p50"], " ms"), fmt(t["p99"], " ms"),
+                          quality, alerts.empty() ? "-" : alerts});
+        }
+        PrintTable(out_, {"VERSION", "VARIANT", "REQUESTS", "ERR RATE", "REQ/S", "P50", "P99",
+                          "QUALITY", "ALERTS"},
+                   rows);
+        const json& f = j["feedback"];
+        out_ << "feedback: " << f.value("matched", 0) << " matched, " << f.value("unknown", 0)
+             << " unknown, " << f.value("duplicate", 0) << " duplicate; predictions stored: "
+             << j["predictions"].value("stored", 0) << "\n";
+      });
+      out_ << std::flush;
+      if (!mon_watch) return;
+      usleep(2000000);
+    }
+  });
+
+  std::string fb_request_id, fb_label, fb_file;
+  double fb_value = 0;
+  auto* feedback = app.add_subcommand(
+      "feedback", "Post ground truth for earlier predictions (one, or a JSON Lines file of items)");
+  feedback->add_option("--request-id", fb_request_id, "The infer request's id (or x-request-id)");
+  auto* fb_label_opt = feedback->add_option("--label", fb_label, "True class (classification)");
+  auto* fb_value_opt = feedback->add_option("--value", fb_value, "True value (regression)");
+  feedback->add_option("--file", fb_file,
+                       "JSON Lines file, one item per line: {\"request_id\": ..., \"label\"|"
+                       "\"value\"|\"outcome\": ...}; posted in batches of 1000")
+      ->check(CLI::ExistingFile);
+  feedback->callback([&] {
+    std::vector<json> items;
+    if (!fb_file.empty()) {
+      if (!fb_request_id.empty()) {
+        rc = Fail(absl::InvalidArgumentError("give --file or --request-id, not both"));
+        return;
+      }
+      std::ifstream in(fb_file);
+      std::string line;
+      for (int n = 1; std::getline(in, line); ++n) {
+        if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+        json item = json::parse(line, nullptr, false);
+        if (item.is_discarded() || !item.is_object()) {
+          rc = Fail(absl::InvalidArgumentError(
+              absl::StrCat(fb_file, ":", n, ": not a JSON object")));
+          return;
+        }
+        items.push_back(std::move(item));
+      }
+    } else {
+      if (fb_request_id.empty() || (fb_label_opt->count() == 0 && fb_value_opt->count() == 0)) {
+        rc = Fail(absl::InvalidArgumentError(
+            "give --request-id with --label or --value, or --file FILE.jsonl"));
+        return;
+      }
+      json item = {{"request_id", fb_request_id}};
+      if (fb_label_opt->count()) item["label"] = fb_label;
+      if (fb_value_opt->count()) item["value"] = fb_value;
+      items.push_back(item);
+    }
+    json total = {{"items", 0}, {"matched", 0}, {"unknown", 0}, {"duplicate", 0}, {"not_applicable", 0}};
+    for (size_t i = 0; i < items.size(); i += 1000) {
+      json batch = json::array();
+      for (size_t k = i; k < std::min(items.size(), i + 1000); ++k) batch.push_back(items[k]);
+      json body = {{"items", batch}};
+      auto r = Client().Call("POST", "/api/v1/feedback", &body);
+      if (!r.ok()) {
+        err_ << "items " << i + 1 << "-" << i + batch.size() << " refused; " << i
+             << " posted before them\n";
+        rc = Fail(r.status());
+        return;
+      }
+      json j = r->Json();
+      for (auto& [k, v] : total.items()) v = v.get<int64_t>() + j.value(k, int64_t{0});
+      if (items.size() > 1000) {
+        err_ << "posted " << std::min(items.size(), i + 1000) << "/" << items.size() << "\n";
+      }
+    }
+    rc = PrintJsonOr(total, [&] {
+      out_ << total["items"] << " items: " << total["matched"] << " matched, " << total["unknown"]
+           << " unknown, " << total["duplicate"] << " duplicate, " << total["not_applicable"]
+           << " not applicable\n";
+    });
   });
 
   auto* deployment = app.add_subcommand("deployment", "Deployment history");

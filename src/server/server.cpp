@@ -20,6 +20,7 @@
 #include "api/http/http_server.h"
 #include "api/inference_api.h"
 #include "api/management_api.h"
+#include "api/monitoring_api.h"
 #include "auth/authenticator.h"
 #include "common/log.h"
 #include "common/status.h"
@@ -143,6 +144,19 @@ absl::Status ServerConfig::MergeFile(const std::string& path) {
     } else if (key == "intra_op_threads") {
       if (!value.is_number_integer()) return bad("an integer");
       intra_op_threads = value.get<int>();
+    } else if (key == "monitoring") {
+      if (!value.is_boolean()) return bad("true or false");
+      monitoring = value.get<bool>();
+    } else if (key == "prediction_ttl_s" || key == "prediction_store_capacity" ||
+               key == "monitor_tick_ms") {
+      if (!value.is_number_integer()) return bad("an integer");
+      int64_t v = value.get<int64_t>();
+      if (key == "prediction_ttl_s") prediction_ttl_s = v;
+      if (key == "prediction_store_capacity") prediction_store_capacity = v;
+      if (key == "monitor_tick_ms") monitor_tick_ms = v;
+    } else if (key == "alert_webhook_url") {
+      if (!value.is_string()) return bad("a string");
+      alert_webhook_url = value.get<std::string>();
     } else {
       return absl::InvalidArgumentError(absl::StrCat(
           "config file '", path, "': unknown key '", key,
@@ -151,7 +165,8 @@ absl::Status ServerConfig::MergeFile(const std::string& path) {
           "artifact_cache_dir, artifact_cache_max_bytes, s3_multipart_threshold_bytes, "
           "s3_part_size_bytes, s3_max_attempts, threads, max_body_bytes, "
           "max_artifact_bytes, log_level, max_inflight_per_endpoint, max_infer_body_bytes, warmup_runs, "
-          "load_timeout_ms, intra_op_threads)"));
+          "load_timeout_ms, intra_op_threads, monitoring, prediction_ttl_s, "
+          "prediction_store_capacity, monitor_tick_ms, alert_webhook_url)"));
     }
   }
   return absl::OkStatus();
@@ -212,6 +227,17 @@ absl::Status ServerConfig::Validate() const {
   }
   if (warmup_runs < 0) return absl::InvalidArgumentError("warmup_runs must be >= 0");
   if (load_timeout_ms < 1) return absl::InvalidArgumentError("load_timeout_ms must be >= 1");
+  if (prediction_ttl_s < 1) return absl::InvalidArgumentError("prediction_ttl_s must be >= 1");
+  if (prediction_store_capacity < 0) {
+    return absl::InvalidArgumentError("prediction_store_capacity must be >= 0");
+  }
+  if (monitor_tick_ms < 100 || monitor_tick_ms > 60'000) {
+    return absl::InvalidArgumentError("monitor_tick_ms must be from 100 to 60000");
+  }
+  if (!alert_webhook_url.empty() && alert_webhook_url.rfind("http://", 0) != 0 &&
+      alert_webhook_url.rfind("https://", 0) != 0) {
+    return absl::InvalidArgumentError("alert_webhook_url must start with http:// or https://");
+  }
   if (intra_op_threads < 1 || intra_op_threads > 64) {
     return absl::InvalidArgumentError("intra_op_threads must be from 1 to 64");
   }
@@ -236,7 +262,9 @@ struct Server::Components {
   std::unique_ptr<serving::ModelManager> manager;
   std::unique_ptr<serving::DeploymentService> deployments;
   std::unique_ptr<serving::ShadowMirror> mirror;
+  std::unique_ptr<monitoring::Monitor> monitor;
   std::unique_ptr<api::InferenceApi> inference;
+  std::unique_ptr<api::MonitoringApi> monitoring_api;
   http::Router router;
   std::unique_ptr<http::HttpServer> http;
   std::atomic<bool> ready{false};
@@ -404,12 +432,25 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const ServerConfig& confi
   c->mirror = std::make_unique<serving::ShadowMirror>();
   io.mirror = c->mirror.get();
   storage::ArtifactStore* store = c->store.get();
-  io.extra_metrics = [store] {
-    return storage::RenderArtifactStoreMetrics(store->Stats(), store->Kind());
+  monitoring::Monitor::Options mon;
+  mon.tick_ms = config.monitor_tick_ms;
+  mon.predictions.ttl_ms = config.prediction_ttl_s * 1000;
+  mon.predictions.capacity = static_cast<size_t>(config.prediction_store_capacity);
+  mon.rules_path = config.data_dir + "/alert-rules.json";
+  mon.webhook_url = config.alert_webhook_url;
+  c->monitor = std::make_unique<monitoring::Monitor>(mon, &c->metrics, clock);
+  if (config.monitoring) io.monitor = c->monitor.get();
+  monitoring::Monitor* monitor = c->monitor.get();
+  io.extra_metrics = [store, monitor] {
+    return storage::RenderArtifactStoreMetrics(store->Stats(), store->Kind()) +
+           monitor->RenderPrometheus();
   };
   c->inference = std::make_unique<api::InferenceApi>(io, c->manager.get(), c->deployments.get(),
                                                      &c->metrics, &c->backends, readiness);
   c->inference->RegisterRoutes(&c->router);
+  c->monitoring_api = std::make_unique<api::MonitoringApi>(api::MonitoringApi::Options{},
+                                                           c->monitor.get(), c->manager.get());
+  c->monitoring_api->RegisterRoutes(&c->router);
 
   http::HttpServer::Options ho;
   HS_RETURN_IF_ERROR(ParseHostPort(config.http_address, &ho.host, &ho.port));
@@ -428,6 +469,7 @@ Server::Server(ServerConfig config, std::unique_ptr<Components> c)
 Server::~Server() { Stop(); }
 
 absl::Status Server::Start() {
+  HS_RETURN_IF_ERROR(c_->monitor->Start());
   HS_RETURN_IF_ERROR(c_->http->Start());
   Components* c = c_.get();
   c_->restorer = std::thread([c] {
@@ -449,6 +491,7 @@ void Server::Stop() {
   if (c_->restorer.joinable()) c_->restorer.join();
   if (c_->deployments) c_->deployments->StopOrchestrator();
   if (c_->deployments) c_->deployments->WaitLoadsIdle();
+  if (c_->monitor) c_->monitor->Stop();
 }
 
 bool Server::ready() const { return c_->ready.load(); }

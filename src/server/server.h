@@ -55,6 +55,12 @@ struct ServerConfig {
   int warmup_runs = 5;                            // runs before a loaded version is published
   int64_t load_timeout_ms = 120'000;              // fetch + load + warm-up
   int intra_op_threads = 1;                       // engine threads per inference run
+  // Monitoring (docs/monitoring.md).
+  bool monitoring = true;                         // latency windows, feedback joins, alerts
+  int64_t prediction_ttl_s = 86'400;              // predictions wait this long for feedback
+  int64_t prediction_store_capacity = 200'000;    // predictions remembered at most
+  int64_t monitor_tick_ms = 5000;                 // window snapshots and alert evaluation
+  std::string alert_webhook_url;                  // alert events are POSTed here ("" = none)
 
   // Reads a JSON config file whose keys are the field names above; unknown keys are an error.
   // Values not in the file keep the values already in *this.

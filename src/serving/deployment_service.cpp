@@ -233,6 +233,11 @@ struct DeploymentService::ActiveRollout {
 
 namespace {
 
+// The candidate's own traffic: mirrored copies for a shadow rollout, routed requests otherwise.
+VersionMetrics& CandidateSeries(const RolloutSpec& spec, const Endpoint& ep) {
+  return ep.candidate->metrics[spec.strategy == "shadow" ? Variant::kShadow : Variant::kCandidate];
+}
+
 domain::Json Weights(int candidate_bp) {
   return domain::Json{{"stable", (10000 - candidate_bp) / 100.0},
                       {"candidate", candidate_bp / 100.0}};
@@ -356,8 +361,8 @@ void DeploymentService::EnterStep(ActiveRollout& a, size_t step, const std::stri
   a.step_started_ms = clock_->NowMillis();
   a.next_look_requests = a.spec.analysis.min_requests;
   if (auto ep = manager_->Find(a.d.endpoint); ep && ep->candidate) {
-    a.candidate_start = ep->candidate->metrics->Read();
-    a.stable_start = ep->primary->metrics->Read();
+    a.candidate_start = CandidateSeries(a.spec, *ep).Read();
+    a.stable_start = ep->primary->metrics[Variant::kStable].Read();
   }
   a.d.rollout["step"] = step + 1;
   a.d.rollout["weights"] = Weights(s.weight_bp);
@@ -496,8 +501,8 @@ void DeploymentService::TickOne(ActiveRollout& a, int64_t now) {
     EndRollout(a, "failed", "the candidate disappeared from the endpoint");
     return;
   }
-  WindowStats cand = Delta(ep->candidate->metrics->Read(), a.candidate_start);
-  WindowStats stable = Delta(ep->primary->metrics->Read(), a.stable_start);
+  WindowStats cand = Delta(CandidateSeries(a.spec, *ep).Read(), a.candidate_start);
+  WindowStats stable = Delta(ep->primary->metrics[Variant::kStable].Read(), a.stable_start);
   bool step_over = elapsed >= step.duration_ms;
   if (!step_over) {
     // Interim look only when the candidate's sample has doubled since the last one.
@@ -565,7 +570,7 @@ void DeploymentService::TickShadow(ActiveRollout& a, int64_t elapsed) {
   const ShadowSpec& sh = a.spec.shadow;
   const AnalysisSpec& an = a.spec.analysis;
   domain::Json stats = ep->shadow_stats->ToJson();
-  WindowStats cand = Delta(ep->candidate->metrics->Read(), a.candidate_start);
+  WindowStats cand = Delta(CandidateSeries(a.spec, *ep).Read(), a.candidate_start);
   bool step_over = elapsed >= step.duration_ms;
   if (!step_over) {
     if (static_cast<int64_t>(cand.requests) < a.next_look_requests) return;

@@ -364,7 +364,7 @@ absl::StatusOr<std::shared_ptr<ServedVersion>> ModelManager::LoadVersion(
                                : served->model_schema;
   served->memory_bytes = served->model->memory_bytes();
   served->loaded_at_ms = clock_->NowMillis();
-  served->metrics = metrics_->GetOrCreate(endpoint, v.model_name, v.version);
+  served->metrics = metrics_->GetOrCreateAll(endpoint, v.model_name, v.version);
   return served;
 }
 

@@ -61,7 +61,7 @@ struct ServedVersion {
   int64_t memory_bytes = 0;
   int64_t loaded_at_ms = 0;
   double load_seconds = 0;
-  std::shared_ptr<VersionMetrics> metrics;
+  VariantMetrics metrics;  // one series per role (stable, candidate, shadow)
 };
 
 // What one endpoint serves. Immutable; replaced as a whole on every change (a deploy, a routing

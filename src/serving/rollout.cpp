@@ -300,22 +300,7 @@ absl::StatusOr<RolloutSpec> RolloutSpecFromJson(const Json& j) {
 }
 
 double WindowStats::QuantileMs(double q) const {
-  uint64_t total = 0;
-  for (uint64_t b : buckets) total += b;
-  if (total == 0) return 0;
-  double rank = q * static_cast<double>(total);
-  double seen = 0;
-  for (int i = 0; i <= kLatencyBuckets; ++i) {
-    if (buckets[i] == 0) continue;
-    if (seen + buckets[i] >= rank) {
-      double lo = i == 0 ? 0 : LatencyBucketBound(i - 1);
-      double hi = i < kLatencyBuckets ? LatencyBucketBound(i) : 2 * LatencyBucketBound(i - 1);
-      double frac = (rank - seen) / buckets[i];
-      return (lo + (hi - lo) * frac) * 1000;
-    }
-    seen += buckets[i];
-  }
-  return LatencyBucketBound(kLatencyBuckets - 1) * 1000;
+  return HistogramQuantile(buckets.data(), q) * 1000;
 }
 
 Json WindowStats::ToJson() const {

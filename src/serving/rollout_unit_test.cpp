@@ -135,18 +135,17 @@ TEST(RolloutSpecTest, StepListShorthand) {
   }
 }
 
-TEST(WindowStatsTest, QuantilesInterpolateInsideBuckets) {
+TEST(WindowStatsTest, QuantilesComeFromTheBucketHoldingTheRankWithin9Percent) {
   WindowStats w = Window(100, 0, 1.0);
   double p50 = w.QuantileMs(0.5);
-  EXPECT_GT(p50, 0.4);
-  EXPECT_LE(p50, 1.6);
+  EXPECT_NEAR(p50, 1.0, 0.0865);
   EXPECT_EQ(WindowStats{}.QuantileMs(0.99), 0);
   WindowStats mixed;
-  mixed.buckets[2] = 99;   // ~0.1 ms
-  mixed.buckets[10] = 1;   // ~25 ms
+  mixed.buckets[LatencyBucketFor(0.0001)] = 99;  // 0.1 ms
+  mixed.buckets[LatencyBucketFor(0.025)] = 1;    // 25 ms
   mixed.requests = 100;
-  EXPECT_LT(mixed.QuantileMs(0.5), 0.11);
-  EXPECT_GT(mixed.QuantileMs(0.999), 10);
+  EXPECT_NEAR(mixed.QuantileMs(0.5), 0.1, 0.00865);
+  EXPECT_NEAR(mixed.QuantileMs(0.999), 25, 25 * 0.0865);
 }
 
 TEST(AnalyzeTest, TooFewCandidateRequestsIsInsufficientDataNotFailure) {

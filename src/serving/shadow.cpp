@@ -216,7 +216,7 @@ void ShadowMirror::RunOne(Job& job) {
     auto pre = sv.preprocessor->Apply(std::move(inputs));
     if (!pre.ok()) {
       stats.failed.fetch_add(1, std::memory_order_relaxed);
-      sv.metrics->RecordFailure(seconds());
+      sv.metrics[Variant::kShadow].RecordFailure(seconds());
       return;
     }
     inputs = *std::move(pre);
@@ -227,10 +227,10 @@ void ShadowMirror::RunOne(Job& job) {
   double t = seconds();
   if (!s.ok()) {
     stats.failed.fetch_add(1, std::memory_order_relaxed);
-    sv.metrics->RecordFailure(t);
+    sv.metrics[Variant::kShadow].RecordFailure(t);
     return;
   }
-  sv.metrics->RecordSuccess(0, t, t);
+  sv.metrics[Variant::kShadow].RecordSuccess(0, 0, t, t);
   stats.compared.fetch_add(1, std::memory_order_relaxed);
   CompareOutputs(job.primary_outputs, outputs, &stats);
 }

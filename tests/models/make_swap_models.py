@@ -11,6 +11,9 @@ Deliberately bad candidates for the rollout tests, same signature and answers (y
   slow_add_2.onnx   about SLOW_MATVECS 512x512 mat-vec products per row before answering (a few
                     ms per request on one core), multiplied by 0 so the answer is unchanged;
   flaky_add_2.onnx  fails (ONNX Runtime: Gather index out of bounds) when x[:,0] >= 10 or < -10.
+
+For the monitoring tests, a regression model:
+  sum_4.onnx        x FP32 [batch,4] -> y = sum of the row FP32 [batch,1].
 """
 
 import argparse
@@ -89,6 +92,14 @@ def make_flaky_add(k: int) -> onnx.ModelProto:
     return _finish(nodes, f"flaky_add_{k}", x, y, inits)
 
 
+def make_sum() -> onnx.ModelProto:
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 1])
+    axes = numpy_helper.from_array(np.array([1], dtype=np.int64), name="axes")
+    nodes = [helper.make_node("ReduceSum", ["x", "axes"], ["y"], keepdims=1)]
+    return _finish(nodes, "sum_4", x, y, [axes])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="output directory")
@@ -98,7 +109,8 @@ def main() -> None:
         onnx.save(make_add(k), os.path.join(args.out, f"add_{k}.onnx"))
     onnx.save(make_slow_add(2), os.path.join(args.out, "slow_add_2.onnx"))
     onnx.save(make_flaky_add(2), os.path.join(args.out, "flaky_add_2.onnx"))
-    print(f"make_swap_models: wrote add_1..3, slow_add_2 and flaky_add_2 .onnx to {args.out}")
+    onnx.save(make_sum(), os.path.join(args.out, "sum_4.onnx"))
+    print(f"make_swap_models: wrote add_1..3, slow_add_2, flaky_add_2 and sum_4 .onnx to {args.out}")
 
 
 if __name__ == "__main__":

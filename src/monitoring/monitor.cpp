@@ -1,0 +1,535 @@
+#include "monitoring/monitor.h"
+
+#include <curl/curl.h>
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "common/log.h"
+
+namespace hotswap::monitoring {
+namespace {
+
+using Json = nlohmann::json;
+using serving::VersionMetrics;
+
+const char* const kPhaseNames[] = {"queue", "preprocess", "compute", "total"};
+
+double Round(double v, double scale = 1000.0) { return std::round(v * scale) / scale; }
+
+std::string WindowName(int64_t ms) {
+  if (ms % 3600'000 == 0) return absl::StrCat(ms / 3600'000, "h");
+  if (ms % 60'000 == 0) return absl::StrCat(ms / 60'000, "m");
+  return absl::StrCat(ms / 1000, "s");
+}
+
+// The value of `metric` in a SeriesJson, and the sample size it rests on.
+std::optional<std::pair<double, int64_t>> MetricValue(const Json& s, const std::string& metric) {
+  auto num = [](const Json& v) -> std::optional<double> {
+    if (v.is_number()) return v.get<double>();
+    return std::nullopt;
+  };
+  int64_t requests = s.value("requests", int64_t{0});
+  const Json& lat = s["latency_ms"]["total"];
+  std::optional<double> v;
+  int64_t n = requests;
+  if (metric == "error_rate") v = num(s["error_rate"]);
+  else if (metric == "throughput_rps") v = num(s["throughput_rps"]);
+  else if (metric == "p50_ms") v = num(lat["p50"]);
+  else if (metric == "p95_ms") v = num(lat["p95"]);
+  else if (metric == "p99_ms") v = num(lat["p99"]);
+  else {
+    const Json& acc = s["accuracy"];
+    if (metric == "accuracy" || metric == "macro_f1" || metric == "log_loss") {
+      if (!acc["classification"].is_object()) return std::nullopt;
+      v = num(acc["classification"][metric]);
+      n = acc["classification"].value("labelled", int64_t{0});
+    } else if (metric == "mae" || metric == "rmse" || metric == "mape") {
+      if (!acc["regression"].is_object()) return std::nullopt;
+      v = num(acc["regression"][metric]);
+      n = acc["regression"].value("labelled", int64_t{0});
+    }
+  }
+  if (!v) return std::nullopt;
+  return std::make_pair(*v, n);
+}
+
+size_t DiscardBody(char*, size_t size, size_t nmemb, void*) { return size * nmemb; }
+
+}  // namespace
+
+const char* const kAlertMetrics[] = {"error_rate", "p50_ms", "p95_ms", "p99_ms",
+                                     "throughput_rps", "accuracy", "macro_f1", "log_loss",
+                                     "mae", "rmse", "mape", nullptr};
+
+absl::StatusOr<int64_t> ParseWindow(const std::string& text) {
+  if (text == "1m") return 60'000;
+  if (text == "5m") return 5 * 60'000;
+  if (text == "1h") return 3600'000;
+  if (text == "24h") return 24 * 3600'000LL;
+  return absl::InvalidArgumentError(
+      absl::StrCat("window '", text, "' must be one of 1m, 5m, 1h, 24h"));
+}
+
+Json ToJson(const AlertRule& r) {
+  return Json{{"name", r.name},       {"metric", r.metric}, {"op", r.op},
+              {"threshold", r.threshold}, {"window", r.window}, {"min_samples", r.min_samples}};
+}
+
+absl::StatusOr<std::vector<AlertRule>> AlertRulesFromJson(const Json& j) {
+  const Json* list = &j;
+  if (j.is_object() && j.contains("rules")) list = &j["rules"];
+  if (!list->is_array()) {
+    return absl::InvalidArgumentError("expected {\"rules\": [...]} or an array of rules");
+  }
+  std::vector<AlertRule> rules;
+  std::set<std::string> names;
+  for (size_t i = 0; i < list->size(); ++i) {
+    const Json& r = (*list)[i];
+    std::string at = absl::StrCat("rules[", i, "]");
+    if (!r.is_object()) return absl::InvalidArgumentError(absl::StrCat(at, ": expected an object"));
+    for (const auto& [k, v] : r.items()) {
+      if (k != "name" && k != "metric" && k != "op" && k != "threshold" && k != "window" &&
+          k != "min_samples") {
+        return absl::InvalidArgumentError(absl::StrCat(at, ": unknown field '", k, "'"));
+      }
+    }
+    AlertRule rule;
+    if (!r.contains("metric") || !r["metric"].is_string()) {
+      return absl::InvalidArgumentError(absl::StrCat(at, ".metric: required string"));
+    }
+    rule.metric = r["metric"].get<std::string>();
+    bool known = false;
+    for (int k = 0; kAlertMetrics[k] != nullptr; ++k) known = known || rule.metric == kAlertMetrics[k];
+    if (!known) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          at, ".metric: '", rule.metric,
+          "' is not one of error_rate, p50_ms, p95_ms, p99_ms, throughput_rps, accuracy, "
+          "macro_f1, log_loss, mae, rmse, mape"));
+    }
+    if (!r.contains("threshold") || !r["threshold"].is_number()) {
+      return absl::InvalidArgumentError(absl::StrCat(at, ".threshold: required number"));
+    }
+    rule.threshold = r["threshold"].get<double>();
+    if (!std::isfinite(rule.threshold)) {
+      return absl::InvalidArgumentError(absl::StrCat(at, ".threshold: must be finite"));
+    }
+    rule.name = r.value("name", rule.metric);
+    if (rule.name.empty() || rule.name.size() > 128) {
+      return absl::InvalidArgumentError(absl::StrCat(at, ".name: 1 to 128 characters"));
+    }
+    if (!names.insert(rule.name).second) {
+      return absl::InvalidArgumentError(absl::StrCat(at, ".name: '", rule.name, "' is used twice"));
+    }
+    if (r.contains("op")) {
+      if (!r["op"].is_string() || (r["op"] != ">" && r["op"] != "<")) {
+        return absl::InvalidArgumentError(absl::StrCat(at, ".op: must be \">\" or \"<\""));
+      }
+      rule.op = r["op"].get<std::string>();
+    } else if (rule.metric == "accuracy" || rule.metric == "macro_f1" ||
+               rule.metric == "throughput_rps") {
+      rule.op.assign(1, '<');  // these alert when they drop (assign: g++ 12 -Wrestrict false alarm)
+    }
+    if (r.contains("window")) {
+      if (!r["window"].is_string() || !ParseWindow(r["window"].get<std::string>()).ok()) {
+        return absl::InvalidArgumentError(absl::StrCat(at, ".window: one of 1m, 5m, 1h, 24h"));
+      }
+      rule.window = r["window"].get<std::string>();
+    }
+    if (r.contains("min_samples")) {
+      if (!r["min_samples"].is_number_integer() || r["min_samples"].get<int64_t>() < 1) {
+        return absl::InvalidArgumentError(absl::StrCat(at, ".min_samples: integer >= 1"));
+      }
+      rule.min_samples = r["min_samples"].get<int64_t>();
+    }
+    rules.push_back(std::move(rule));
+  }
+  return rules;
+}
+
+Monitor::Monitor(Options options, serving::MetricsRegistry* metrics, Clock* clock)
+    : options_(std::move(options)),
+      clock_(clock),
+      windows_(options_.windows, metrics, clock),
+      predictions_(options_.predictions, clock) {}
+
+Monitor::~Monitor() { Stop(); }
+
+absl::Status Monitor::Start() {
+  if (!options_.rules_path.empty()) {
+    std::ifstream in(options_.rules_path);
+    if (in) {
+      Json j = Json::parse(in, nullptr, /*allow_exceptions=*/false);
+      if (!j.is_object()) {
+        return absl::DataLossError(absl::StrCat(options_.rules_path, " is not a JSON object"));
+      }
+      absl::MutexLock lock(&alerts_mu_);
+      for (const auto& [endpoint, list] : j.items()) {
+        auto rules = AlertRulesFromJson(list);
+        if (!rules.ok()) {
+          return absl::DataLossError(absl::StrCat(options_.rules_path, ": endpoint '", endpoint,
+                                                  "': ", rules.status().message()));
+        }
+        rules_[endpoint] = *std::move(rules);
+      }
+    }
+  }
+  if (options_.start_thread) {
+    loop_ = std::thread([this] { Loop(); });
+  }
+  if (!options_.webhook_url.empty()) {
+    sender_ = std::thread([this] { SenderLoop(); });
+  }
+  return absl::OkStatus();
+}
+
+void Monitor::Stop() {
+  {
+    absl::MutexLock lock(&loop_mu_);
+    loop_stop_ = true;
+  }
+  {
+    absl::MutexLock lock(&send_mu_);
+    stopping_ = true;
+    send_cv_.SignalAll();
+  }
+  if (loop_.joinable()) loop_.join();
+  if (sender_.joinable()) sender_.join();
+}
+
+void Monitor::Loop() {
+  int64_t last_tick = 0;
+  for (;;) {
+    {
+      absl::MutexLock lock(&loop_mu_);
+      auto stop = [this]() ABSL_SHARED_LOCKS_REQUIRED(loop_mu_) { return loop_stop_; };
+      if (loop_mu_.AwaitWithTimeout(absl::Condition(&stop),
+                                    absl::Milliseconds(options_.drain_ms))) {
+        return;
+      }
+    }
+    predictions_.Drain();
+    int64_t now = clock_->NowMillis();
+    if (now - last_tick >= options_.tick_ms) {
+      last_tick = now;
+      windows_.Tick();
+      EvaluateAlerts();
+    }
+  }
+}
+
+void Monitor::TickNow() {
+  predictions_.Drain();
+  windows_.Tick();
+  EvaluateAlerts();
+}
+
+void Monitor::RecordPrediction(const serving::VersionMetrics* series,
+                               const std::string& request_id,
+                               const std::vector<runtime::Tensor>& outputs) {
+  if (request_id.empty()) return;
+  std::vector<Prediction> rows = ExtractPredictions(outputs, options_.max_rows_per_request);
+  int64_t now = clock_->NowMillis();
+  for (size_t r = 0; r < rows.size(); ++r) {
+    predictions_.Stage(PredictionRecord{.request_id = request_id,
+                                        .row = static_cast<int32_t>(r),
+                                        .series = series,
+                                        .ts_ms = now,
+                                        .prediction = std::move(rows[r])});
+  }
+}
+
+Monitor::FeedbackReport Monitor::ApplyFeedback(const std::vector<FeedbackItem>& items) {
+  predictions_.Drain();
+  FeedbackReport report;
+  for (const FeedbackItem& item : items) {
+    switch (predictions_.Apply(item)) {
+      case FeedbackResult::kMatched: ++report.matched; break;
+      case FeedbackResult::kUnknown: ++report.unknown; break;
+      case FeedbackResult::kDuplicate: ++report.duplicate; break;
+      case FeedbackResult::kNotApplicable: ++report.not_applicable; break;
+    }
+  }
+  return report;
+}
+
+AccuracySums Monitor::Accuracy(const serving::VersionMetrics* series, int64_t since_ms) const {
+  return predictions_.Window(series, since_ms);
+}
+
+Json Monitor::SeriesJson(const LatencyWindow& w, int64_t window_ms) const {
+  const VersionMetrics::Snapshot& c = w.counts;
+  Json s = {{"model", w.series->model()},
+            {"version", w.series->version()},
+            {"variant", serving::VariantLabel(w.series->variant())},
+            {"window_s", Round(w.span_s)},
+            {"requests", c.requests},
+            {"errors", c.failures}};
+  s["error_rate"] = c.requests > 0 ? Json(static_cast<double>(c.failures) / c.requests) : Json(nullptr);
+  s["throughput_rps"] = w.span_s > 0 ? Json(Round(c.requests / w.span_s)) : Json(nullptr);
+  Json lat = Json::object();
+  for (int p = 0; p < VersionMetrics::kPhases; ++p) {
+    uint64_t n = 0;
+    for (uint64_t b : c.buckets[p]) n += b;
+    if (n == 0) {
+      lat[kPhaseNames[p]] = {{"count", 0}, {"p50", nullptr}, {"p95", nullptr}, {"p99", nullptr},
+                             {"mean", nullptr}};
+      continue;
+    }
+    lat[kPhaseNames[p]] = {
+        {"count", n},
+        {"p50", Round(serving::HistogramQuantile(c.buckets[p].data(), 0.50) * 1000)},
+        {"p95", Round(serving::HistogramQuantile(c.buckets[p].data(), 0.95) * 1000)},
+        {"p99", Round(serving::HistogramQuantile(c.buckets[p].data(), 0.99) * 1000)},
+        {"mean", Round(c.sum_s[p] / n * 1000)}};
+  }
+  s["latency_ms"] = lat;
+  s["accuracy"] = predictions_.Window(w.series.get(), clock_->NowMillis() - window_ms).ToJson();
+  return s;
+}
+
+Json Monitor::EndpointJson(const std::string& endpoint, int64_t window_ms) const {
+  Json series = Json::array();
+  for (const LatencyWindow& w : windows_.Read(endpoint, window_ms)) {
+    Json s = SeriesJson(w, window_ms);
+    Json firing = Json::array();
+    for (const std::string& name : FiringAlerts(w.series.get())) firing.push_back(name);
+    s["alerts_firing"] = firing;
+    series.push_back(std::move(s));
+  }
+  PredictionLog::Counters pc = predictions_.counters();
+  return Json{{"endpoint", endpoint},
+              {"window", WindowName(window_ms)},
+              {"series", series},
+              {"predictions",
+               {{"stored", pc.stored},
+                {"recorded", pc.recorded},
+                {"staging_dropped", pc.staging_dropped},
+                {"replaced", pc.replaced},
+                {"evicted_unlabelled", pc.evicted_unlabelled}}},
+              {"feedback",
+               {{"matched", pc.matched},
+                {"unknown", pc.unknown},
+                {"duplicate", pc.duplicate},
+                {"not_applicable", pc.not_applicable}}}};
+}
+
+absl::Status Monitor::SetAlertRules(const std::string& endpoint, std::vector<AlertRule> rules) {
+  absl::MutexLock lock(&alerts_mu_);
+  auto before = rules_;
+  if (rules.empty()) {
+    rules_.erase(endpoint);
+  } else {
+    rules_[endpoint] = std::move(rules);
+  }
+  if (absl::Status s = PersistRules(); !s.ok()) {
+    rules_ = std::move(before);
+    return s;
+  }
+  // Rules replaced: their firing state starts over.
+  for (auto it = firing_.begin(); it != firing_.end();) {
+    it = it->first.first.rfind(endpoint + "/", 0) == 0 ? firing_.erase(it) : std::next(it);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Monitor::PersistRules() {
+  if (options_.rules_path.empty()) return absl::OkStatus();
+  Json j = Json::object();
+  for (const auto& [endpoint, list] : rules_) {
+    Json arr = Json::array();
+    for (const AlertRule& r : list) arr.push_back(ToJson(r));
+    j[endpoint] = arr;
+  }
+  std::string tmp = options_.rules_path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << j.dump(2) << "\n";
+    out.flush();
+    if (!out) return absl::InternalError(absl::StrCat("cannot write ", tmp));
+  }
+  if (std::rename(tmp.c_str(), options_.rules_path.c_str()) != 0) {
+    return absl::InternalError(absl::StrCat("cannot replace ", options_.rules_path));
+  }
+  return absl::OkStatus();
+}
+
+std::vector<AlertRule> Monitor::AlertRules(const std::string& endpoint) const {
+  absl::MutexLock lock(&alerts_mu_);
+  auto it = rules_.find(endpoint);
+  return it == rules_.end() ? std::vector<AlertRule>{} : it->second;
+}
+
+Json Monitor::AlertEvents(const std::string& endpoint) const {
+  absl::MutexLock lock(&alerts_mu_);
+  Json out = Json::array();
+  for (const Json& e : events_) {
+    if (endpoint.empty() || e["endpoint"] == endpoint) out.push_back(e);
+  }
+  return out;
+}
+
+std::vector<std::string> Monitor::FiringAlerts(const serving::VersionMetrics* series) const {
+  absl::MutexLock lock(&alerts_mu_);
+  std::vector<std::string> out;
+  for (const auto& [key, on] : firing_) {
+    if (on && key.second == series) out.push_back(key.first.substr(key.first.find('/') + 1));
+  }
+  return out;
+}
+
+void Monitor::EvaluateAlerts() {
+  std::map<std::string, std::vector<AlertRule>> rules;
+  {
+    absl::MutexLock lock(&alerts_mu_);
+    rules = rules_;
+  }
+  int64_t now = clock_->NowMillis();
+  std::vector<Json> fresh;
+  for (const auto& [endpoint, list] : rules) {
+    for (const AlertRule& rule : list) {
+      int64_t window_ms = *ParseWindow(rule.window);
+      for (const LatencyWindow& w : windows_.Read(endpoint, window_ms)) {
+        Json s = SeriesJson(w, window_ms);
+        auto v = MetricValue(s, rule.metric);
+        std::pair<std::string, const VersionMetrics*> key{endpoint + "/" + rule.name,
+                                                          w.series.get()};
+        bool holds = v && v->second >= rule.min_samples &&
+                     (rule.op == ">" ? v->first > rule.threshold : v->first < rule.threshold);
+        absl::MutexLock lock(&alerts_mu_);
+        bool& on = firing_[key];
+        // Firing needs enough samples; resolving needs the condition gone with enough samples
+        // or the traffic gone (no samples left in the window).
+        bool resolve = on && !holds && (!v || v->second >= rule.min_samples || v->second == 0);
+        if ((!on && holds) || resolve) {
+          on = holds;
+          Json e = {{"ts_ms", now},
+                    {"state", holds ? "firing" : "resolved"},
+                    {"endpoint", endpoint},
+                    {"model", w.series->model()},
+                    {"version", w.series->version()},
+                    {"variant", serving::VariantLabel(w.series->variant())},
+                    {"rule", ToJson(rule)},
+                    {"value", v ? Json(v->first) : Json(nullptr)},
+                    {"samples", v ? v->second : 0}};
+          events_.push_back(e);
+          while (events_.size() > options_.events_kept) events_.pop_front();
+          fresh.push_back(std::move(e));
+        }
+      }
+    }
+  }
+  for (Json& e : fresh) {
+    log::Info("monitoring alert", {{"state", e["state"].get<std::string>()},
+                                   {"endpoint", e["endpoint"].get<std::string>()},
+                                   {"rule", e["rule"]["name"].get<std::string>()}});
+    if (options_.webhook_url.empty()) continue;
+    absl::MutexLock lock(&send_mu_);
+    if (outbox_.size() >= 256) {
+      webhook_dropped_.fetch_add(1);
+      continue;
+    }
+    outbox_.push_back(e.dump());
+    send_cv_.Signal();
+  }
+}
+
+void Monitor::SenderLoop() {
+  CURL* curl = curl_easy_init();
+  for (;;) {
+    std::string body;
+    {
+      absl::MutexLock lock(&send_mu_);
+      while (outbox_.empty() && !stopping_) send_cv_.Wait(&send_mu_);
+      if (outbox_.empty()) break;
+      body = std::move(outbox_.front());
+      outbox_.pop_front();
+    }
+    bool ok = false;
+    for (int attempt = 0; attempt < 3 && !ok; ++attempt) {
+      if (attempt > 0) absl::SleepFor(absl::Milliseconds(200 * attempt));
+      curl_easy_reset(curl);
+      struct curl_slist* headers = curl_slist_append(nullptr, "Content-Type: application/json");
+      curl_easy_setopt(curl, CURLOPT_URL, options_.webhook_url.c_str());
+      curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+      curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.c_str());
+      curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
+      curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 5000L);
+      curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+      curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &DiscardBody);
+      CURLcode rc = curl_easy_perform(curl);
+      long status = 0;
+      curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+      curl_slist_free_all(headers);
+      ok = rc == CURLE_OK && status >= 200 && status < 300;
+    }
+    (ok ? webhook_sent_ : webhook_failed_).fetch_add(1);
+    if (!ok) log::Warn("alert webhook failed after 3 attempts", {{"url", options_.webhook_url}});
+  }
+  curl_easy_cleanup(curl);
+}
+
+std::string Monitor::RenderPrometheus() const {
+  std::string out;
+  out +=
+      "# HELP hotswap_latency_window_seconds Total latency quantile over a sliding window, by "
+      "endpoint, model, version, variant.\n# TYPE hotswap_latency_window_seconds gauge\n";
+  std::string acc_lines;
+  for (int64_t window_ms : {60'000LL, 300'000LL, 3600'000LL}) {
+    for (const LatencyWindow& w : windows_.Read("", window_ms)) {
+      std::string labels = "endpoint=\"";
+      serving::AppendLabelValue(w.series->endpoint(), &labels);
+      labels += "\",model=\"";
+      serving::AppendLabelValue(w.series->model(), &labels);
+      labels += absl::StrCat("\",version=\"", w.series->version(), "\",variant=\"",
+                             serving::VariantLabel(w.series->variant()), "\",window=\"",
+                             WindowName(window_ms), "\"");
+      const auto& b = w.counts.buckets[VersionMetrics::kTotal];
+      for (double q : {0.5, 0.95, 0.99}) {
+        absl::StrAppend(&out, "hotswap_latency_window_seconds{", labels, ",quantile=\"", q, "\"} ",
+                        serving::HistogramQuantile(b.data(), q), "\n");
+      }
+      AccuracySums a = predictions_.Window(w.series.get(), clock_->NowMillis() - window_ms);
+      if (auto v = a.Accuracy()) {
+        absl::StrAppend(&acc_lines, "hotswap_accuracy{", labels, "} ", *v, "\n");
+      }
+      if (auto v = a.Mae()) absl::StrAppend(&acc_lines, "hotswap_mae{", labels, "} ", *v, "\n");
+    }
+  }
+  out += "# HELP hotswap_accuracy Classification accuracy against feedback labels over a window "
+         "(by prediction time).\n# TYPE hotswap_accuracy gauge\n"
+         "# HELP hotswap_mae Regression mean absolute error against feedback over a window.\n"
+         "# TYPE hotswap_mae gauge\n";
+  out += acc_lines;
+  PredictionLog::Counters c = predictions_.counters();
+  absl::StrAppend(
+      &out,
+      "# HELP hotswap_feedback_items_total Feedback items by result.\n"
+      "# TYPE hotswap_feedback_items_total counter\n",
+      "hotswap_feedback_items_total{result=\"matched\"} ", c.matched, "\n",
+      "hotswap_feedback_items_total{result=\"unknown\"} ", c.unknown, "\n",
+      "hotswap_feedback_items_total{result=\"duplicate\"} ", c.duplicate, "\n",
+      "hotswap_feedback_items_total{result=\"not_applicable\"} ", c.not_applicable, "\n",
+      "# HELP hotswap_predictions_stored Predictions remembered for joining with feedback.\n"
+      "# TYPE hotswap_predictions_stored gauge\nhotswap_predictions_stored ", c.stored, "\n",
+      "# HELP hotswap_predictions_evicted_unlabelled_total Predictions expired or pushed out of "
+      "the store before any feedback.\n# TYPE hotswap_predictions_evicted_unlabelled_total "
+      "counter\nhotswap_predictions_evicted_unlabelled_total ",
+      c.evicted_unlabelled, "\n",
+      "# HELP hotswap_predictions_dropped_total Predictions not remembered because a staging "
+      "buffer was full.\n# TYPE hotswap_predictions_dropped_total counter\n"
+      "hotswap_predictions_dropped_total ",
+      c.staging_dropped, "\n",
+      "# HELP hotswap_alert_webhook_total Alert events posted to the webhook, by result.\n"
+      "# TYPE hotswap_alert_webhook_total counter\n",
+      "hotswap_alert_webhook_total{result=\"sent\"} ", webhook_sent_.load(), "\n",
+      "hotswap_alert_webhook_total{result=\"failed\"} ", webhook_failed_.load(), "\n",
+      "hotswap_alert_webhook_total{result=\"dropped\"} ", webhook_dropped_.load(), "\n");
+  return out;
+}
+
+}  // namespace hotswap::monitoring
