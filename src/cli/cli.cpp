@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "cli/api_client.h"
+#include "cli/drift_commands.h"
 #include "server/server.h"
 #include "serving/rollout.h"
 
@@ -754,6 +755,9 @@ int Cli::Run(int argc, const char* const* argv) {
     if (!r.ok()) { rc = Fail(r.status()); return; }
     rc = PrintJsonOr(json{{"revoked", t_name}}, [&] { out_ << "revoked token '" << t_name << "'\n"; });
   });
+
+  // profile, drift: offline monitoring commands (src/cli/drift_commands.cpp)
+  AddDriftCommands(app, out_, err_, g_.json, rc);
 
   try {
     app.parse(argc, argv);
