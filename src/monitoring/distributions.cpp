@@ -141,7 +141,7 @@ double ChiSquareSf(double x, double dof) {
 
 double SmirnovSf(int64_t n, double x) {
   if (std::isnan(x) || n <= 0 || x < 0 || x > 1) return std::numeric_limits<double>::quiet_NaN();
-  if (n == 1) return x;
+  if (n == 1) return 1.0 - x;
   if (x == 0.0) return 1.0;
   if (x == 1.0) return 0.0;
   const long double nl = static_cast<long double>(n);
