@@ -174,7 +174,8 @@ class Cli {
 
 int Cli::Run(int argc, const char* const* argv) {
   CLI::App app{"HotSwap — put ML models into production safely.\n"
-               "`hotswap serve` runs the server; the other commands talk to a running server.",
+               "`hotswap serve` runs the server; the other commands talk to a running server, except the\n"
+               "offline `profile` and `drift` (docs/monitoring.md).",
                "hotswap"};
   app.require_subcommand(1);
   g_.url = EnvOr("HOTSWAP_URL", "http://127.0.0.1:8080");
