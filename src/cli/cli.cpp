@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "cli/api_client.h"
+#include "cli/drift_commands.h"
 #include "server/server.h"
 #include "serving/rollout.h"
 
@@ -175,7 +176,8 @@ class Cli {
 
 int Cli::Run(int argc, const char* const* argv) {
   CLI::App app{"HotSwap — put ML models into production safely.\n"
-               "`hotswap serve` runs the server; the other commands talk to a running server.",
+               "`hotswap serve` runs the server; the other commands talk to a running server, except the\n"
+               "offline `profile` and `drift` (docs/monitoring.md).",
                "hotswap"};
   app.require_subcommand(1);
   g_.url = EnvOr("HOTSWAP_URL", "http://127.0.0.1:8080");
@@ -879,6 +881,9 @@ int Cli::Run(int argc, const char* const* argv) {
     if (!r.ok()) { rc = Fail(r.status()); return; }
     rc = PrintJsonOr(json{{"revoked", t_name}}, [&] { out_ << "revoked token '" << t_name << "'\n"; });
   });
+
+  // profile, drift: offline monitoring commands (src/cli/drift_commands.cpp)
+  AddDriftCommands(app, out_, err_, g_.json, rc);
 
   try {
     app.parse(argc, argv);

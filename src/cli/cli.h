@@ -1,5 +1,6 @@
 // The `hotswap` command line: `serve` runs the server; every other subcommand is a client of a
-// running server (`--url`/HOTSWAP_URL, `--token`/HOTSWAP_TOKEN; `--json` for scripts).
+// running server (`--url`/HOTSWAP_URL, `--token`/HOTSWAP_TOKEN; `--json` for scripts), except
+// the offline monitoring commands `profile` and `drift` (drift_commands.h).
 // RunCli is re-entrant (tests call it in-process); it writes only to the given streams.
 #pragma once
 
