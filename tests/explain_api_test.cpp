@@ -9,6 +9,9 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <atomic>
+#include <chrono>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -111,7 +114,12 @@ class ExplainApiTest : public ::testing::Test {
     return n;
   }
 
-  TestServer s_;
+  static server::ServerConfig Config() {
+    server::ServerConfig c;
+    c.threads = 4;  // a running explanation holds one worker; the others must answer
+    return c;
+  }
+  TestServer s_{Config()};
 };
 
 const json kNonlinearSchema = {
@@ -414,6 +422,45 @@ TEST_F(ExplainApiTest, ExplanationBudgetsAreEnforcedWith400) {
                                         {"parameters", {{"nsamples", 100001}}}});
   EXPECT_EQ(too_many.status, 400);
   EXPECT_NE(too_many.body.find("limit"), std::string::npos);
+}
+
+TEST_F(ExplainApiTest, ExplanationsBeyondTheConcurrencyLimitGet503WithRetryAfter) {
+  const int64_t v = Register("lin", ExplainModel("linear_8.onnx"), {{"framework", "onnx"}});
+  Deploy("lin", v);
+  json seven = json::array();
+  for (int r = 0; r < 7; ++r) seven.push_back(std::vector<double>(8, 1.0));
+  json background = json::array();
+  for (int r = 0; r < 1000; ++r) background.push_back(std::vector<double>(8, r * 0.001));
+  // ~1.8M model rows: long enough (0.6 s here) for other requests to arrive meanwhile.
+  const json slow = {{"inputs", {{{"name", "x"}, {"datatype", "FP64"}, {"shape", {7, 8}}, {"data", seven}}}},
+                     {"parameters", {{"background", background}, {"max_background_rows", 1000}}}};
+  const json quick = {{"inputs", {{{"name", "x"}, {"datatype", "FP64"}, {"shape", {1, 8}}, {"data", {std::vector<double>(8, 1.0)}}}}},
+                      {"parameters", {{"background", {std::vector<double>(8, 0.0)}}}}};
+  std::atomic<bool> done{false};
+  HttpResult first;
+  std::thread t([&] {
+    first = Explain("lin", slow);
+    done = true;
+  });
+  int busy = 0;
+  while (!done) {
+    HttpResult r = Explain("lin", quick);
+    if (r.status == 503) {
+      ++busy;
+      EXPECT_EQ(r.headers["retry-after"], "1");
+      EXPECT_NE(r.json()["error"].get<std::string>().find("limit of 1 explanations"), std::string::npos);
+    } else {
+      EXPECT_EQ(r.status, 200) << r.body;
+    }
+    // Inference is served meanwhile (by another worker).
+    EXPECT_NEAR(Infer("lin", "FP64", {std::vector<double>(8, 1.0)}, "y")[0][0], 9.5, 1e-12);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  t.join();
+  // Whichever of the overlapping explanations came second was refused.
+  EXPECT_TRUE(first.status == 200 || first.status == 503) << first.body;
+  EXPECT_GE(busy + (first.status == 503 ? 1 : 0), 1);
+  EXPECT_EQ(Explain("lin", quick).status, 200);  // served again once the slot is free
 }
 
 TEST_F(ExplainApiTest, UnknownModelOrVersionIs404AndATokenIsNeeded) {

@@ -57,7 +57,10 @@ class ExplainApi {
     int64_t max_request_background_rows = 10'000;  // rows of parameters.background
     int64_t max_model_rows = 2'000'000;      // model rows one request may evaluate
     int64_t max_batch_rows = 4096;           // rows per LoadedModel::Run
-    int max_concurrent = 2;                  // explanations running at once; 503 beyond
+    // Explanations running at once; 503 beyond. Each one occupies the HTTP worker thread it
+    // arrived on until it is done (the server has one worker per core by default), so this
+    // stays below the worker count: the other workers keep serving /infer.
+    int max_concurrent = 1;
     int64_t max_body_bytes = 8LL << 20;      // request bodies
   };
   using ReadinessProbe = std::function<absl::Status()>;
