@@ -515,6 +515,22 @@ TEST_F(ExplainApiTest, TreeShapOnXgboostEqualsXgboostsOwnPredContribs) {
     }
     EXPECT_NEAR(sum, prediction["data"][row].get<double>(), 1e-4);  // reg:squarederror: margin = prediction
   }
+  // binary:logistic: attributions are log-odds; the sigmoid of their sum is the probability.
+  const int64_t vb = Register("xbin", std::string(HOTSWAP_XGBOOST_MODELS_DIR) + "/xgb_binary.json",
+                              {{"framework", "xgboost"}});
+  Deploy("xbin", vb);
+  const json bc = XgbCase("xgb_binary_contribs_b1");
+  const json probs = XgbCase("xgb_binary_json_b1")["outputs"][1];  // [1, 2]
+  HttpResult rb = Explain("xbin", {{"inputs", bc["inputs"]}});
+  ASSERT_EQ(rb.status, 200) << rb.body;
+  const json eb = rb.json()["explanations"][0];
+  EXPECT_EQ(eb["output_space"], "margin");
+  double margin = eb["expected_value"][0].get<double>();
+  for (int f = 0; f < 8; ++f) {
+    EXPECT_NEAR(eb["shap_values"][0][0][f].get<double>(), bc["outputs"][0]["data"][f].get<double>(), 1e-6);
+    margin += eb["shap_values"][0][0][f].get<double>();
+  }
+  EXPECT_NEAR(1.0 / (1.0 + std::exp(-margin)), probs["data"][1].get<double>(), 1e-5);
   // Kernel SHAP on the same model is available on request (interventional, needs a background).
   HttpResult k = Explain("xreg", {{"inputs", c["inputs"]}, {"parameters", {{"method", "kernel_shap"}, {"background", {std::vector<double>(5, 0.0)}}}}});
   ASSERT_EQ(k.status, 200) << k.body;

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <set>
 #include <thread>
 #include <utility>
 
@@ -437,8 +438,18 @@ absl::Status PgDatabase::Migrate() {
                                                         current, " is newer than this binary's ",
                                                         latest, "; upgrade hotswap"));
     }
+    // Each migration not recorded yet is applied (not just those above the newest recorded):
+    // a database that got a later version first still gets an earlier one merged afterwards,
+    // as on SQLite.
+    std::set<int64_t> done;
+    HS_ASSIGN_OR_RETURN(PgStatement recorded, txn.Prepare("SELECT version FROM schema_migrations"));
+    while (true) {
+      HS_ASSIGN_OR_RETURN(bool row, recorded.Step());
+      if (!row) break;
+      done.insert(recorded.ColumnInt64(0));
+    }
     for (const Migration& m : kPgMigrations) {
-      if (m.version <= current) continue;
+      if (done.count(m.version)) continue;
       HS_RETURN_IF_ERROR(txn.Exec("BEGIN"));
       HS_RETURN_IF_ERROR(txn.Exec(std::string(m.sql)));
       HS_ASSIGN_OR_RETURN(PgStatement record,

@@ -176,6 +176,29 @@ TEST(PgDatabaseTest, MigrationsAreAppliedOnceWhenServersOpenTogether) {
   EXPECT_THAT(applied, ElementsAre(1, 2, 3, 4, 6));
 }
 
+// Migrations are numbered per feature branch: a database may have a later version before an
+// earlier one is merged. Each version not recorded is applied, not only those above the newest.
+TEST(PgDatabaseTest, AMigrationMissingBelowTheNewestIsAppliedOnOpen) {
+  const std::string conninfo = NewDatabase(TestKey());
+  ASSERT_FALSE(conninfo.empty());
+  {
+    HS_ASSERT_OK_AND_ASSIGN(auto db, PgDatabase::Open({.conninfo = conninfo}));
+    // Undo migration 4 as if this database had never had it.
+    HS_ASSERT_OK(db->Run(PgDatabase::Mode::kWrite, [](PgTransaction& txn) -> absl::Status {
+      HS_RETURN_IF_ERROR(txn.Exec("ALTER TABLE deployments DROP COLUMN rollout"));
+      return txn.Exec("DELETE FROM schema_migrations WHERE version = 4");
+    }));
+    HS_ASSERT_OK_AND_ASSIGN(std::vector<int> applied, db->AppliedMigrations());
+    EXPECT_THAT(applied, ElementsAre(1, 2, 3, 6));
+  }
+  HS_ASSERT_OK_AND_ASSIGN(auto db, PgDatabase::Open({.conninfo = conninfo}));
+  HS_ASSERT_OK_AND_ASSIGN(std::vector<int> applied, db->AppliedMigrations());
+  EXPECT_THAT(applied, ElementsAre(1, 2, 3, 4, 6));
+  HS_ASSERT_OK(db->Run(PgDatabase::Mode::kRead, [](PgTransaction& txn) -> absl::Status {
+    return txn.Exec("SELECT rollout FROM deployments");
+  }));
+}
+
 TEST(PostgresRegistryTest, SameExplicitVersionFromTwoRegistriesAtOnceOneWins) {
   const std::string conninfo = NewDatabase(TestKey());
   ASSERT_FALSE(conninfo.empty());
