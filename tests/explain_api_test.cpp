@@ -3,12 +3,18 @@
 // with exact Shapley values that this test computes itself by brute force — every coalition,
 // the interventional value function over the same background — evaluating the model through
 // the ordinary /infer route; XGBoost's tree_shap with XGBoost's own Python pred_contribs.
+//
+// Built twice like api_test: explain_api_test on SQLite, explain_api_pg_test
+// (HOTSWAP_EXPLAIN_TEST_REGISTRY="postgresql") with each server's registry in a fresh database of
+// a real PostgreSQL server.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <stdexcept>
+#include <string_view>
 #include <atomic>
 #include <chrono>
 #include <thread>
@@ -16,7 +22,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/sha256.h"
+#include "registry/postgres/pg_test_server.h"
 #include "tests/test_util.h"
+
+#ifndef HOTSWAP_EXPLAIN_TEST_REGISTRY
+#define HOTSWAP_EXPLAIN_TEST_REGISTRY "sqlite"
+#endif
 
 namespace hotswap {
 namespace {
@@ -34,6 +45,28 @@ std::string ReadAll(const std::string& path) {
   ss << in.rdbuf();
   return ss.str();
 }
+
+constexpr bool kOnPostgres = std::string_view(HOTSWAP_EXPLAIN_TEST_REGISTRY) == "postgresql";
+
+// On PostgreSQL: a fresh database per server, named after the test.
+void UseTestRegistry(server::ServerConfig* config) {
+  if (!kOnPostgres) return;
+  static int servers = 0;
+  const ::testing::TestInfo* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  const std::string full = info == nullptr ? "none" : absl::StrCat(info->test_suite_name(), ".", info->name());
+  const std::string name = absl::StrCat("ex_", Sha256Hex(full).substr(0, 16), "_", ++servers);
+  auto pg = registry::testing::PgTestServer::Shared();
+  if (!pg.ok()) throw std::runtime_error(pg.status().ToString());
+  if (absl::Status s = (*pg)->CreateDatabase(name); !s.ok()) throw std::runtime_error(s.ToString());
+  config->registry_url = absl::StrCat("postgresql://hotswap@127.0.0.1:", (*pg)->port(), "/", name);
+}
+
+class PgEnvironment : public ::testing::Environment {
+ public:
+  void TearDown() override { registry::testing::PgTestServer::StopShared(); }
+};
+const auto* const kPgEnvironment =
+    kOnPostgres ? ::testing::AddGlobalTestEnvironment(new PgEnvironment) : nullptr;
 
 // Deterministic pseudo-random numbers in [-2, 2].
 double Noise(int i) { return std::fmod(std::sin(i * 12.9898 + 78.233) * 43758.5453, 1.0) * 2.0; }
@@ -117,6 +150,7 @@ class ExplainApiTest : public ::testing::Test {
   static server::ServerConfig Config() {
     server::ServerConfig c;
     c.threads = 4;  // a running explanation holds one worker; the others must answer
+    UseTestRegistry(&c);
     return c;
   }
   TestServer s_{Config()};

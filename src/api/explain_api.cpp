@@ -392,6 +392,10 @@ HttpResponse ExplainApi::Explain(HttpRequest& req) {
     used = {{"method", "tree_shap"}, {"attribution", "path-dependent TreeSHAP (XGBoost pred_contribs)"}};
   } else {
     if (outputs.empty()) return Bad(absl::StrCat("model '", model, "' has no FP32/FP64 output to explain"));
+    if (features > options_.max_features) {
+      return Bad(absl::StrCat("the input has ", features, " features; Kernel SHAP here takes at most ",
+                              options_.max_features));
+    }
     // Background.
     explain::Matrix background_rows;
     std::string source;

@@ -23,7 +23,7 @@
 // `reference` dataset (governance/version_datasets.h; parsed once per dataset digest and kept in
 // a small cache), else `parameters.background`; summarised to max_background_rows.
 //
-// Limits (Options): rows per request, nsamples, model rows per request (rows x coalitions x
+// Limits (Options): rows per request, features (Kernel SHAP), nsamples, model rows per request (rows x coalitions x
 // background) — 400 naming the limit when exceeded; at most `max_concurrent` explanations at once
 // and a server that is not ready — 503 with Retry-After. Errors are V2's {"error": "..."}: 400
 // malformed, 404 model/version not loaded, 500 engine failure. Explaining changes nothing.
@@ -51,6 +51,7 @@ class ExplainApi {
  public:
   struct Options {
     int64_t max_rows = 64;                   // explained rows per request
+    int64_t max_features = 256;              // Kernel SHAP's regression is O(features^2) per coalition
     int64_t max_nsamples = 100'000;          // coalition budget a request may ask for
     int64_t max_background_rows = 100;       // background summarised to this many rows by default
     int64_t max_background_rows_limit = 1000;  // what parameters.max_background_rows may ask for
