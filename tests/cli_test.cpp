@@ -63,6 +63,35 @@ TEST_F(CliTest, RegisterListShowAndDeleteModel) {
   EXPECT_EQ(Run({"model", "show", "iris"}).code, 1);
 }
 
+TEST_F(CliTest, DatasetPutAndListShowTheStoredCsvAndABadCsvIsRefused) {
+  ASSERT_EQ(Run({"model", "register", "iris"}).code, 0);
+  std::string schema = WriteFile(
+      "schema.json",
+      R"({"inputs":[{"name":"x","datatype":"FP32","shape":[-1,2]}],"outputs":[{"name":"y","datatype":"FP32","shape":[-1]}]})");
+  ASSERT_EQ(Run({"version", "upload", "iris", WriteFile("m.onnx", std::string(1000, 'k')), "--framework",
+                 "onnx", "--schema", schema}).code, 0);
+  const std::string csv = "a,b,label\n1,2,x\n3,4,y\n";
+  CliResult put = Run({"dataset", "put", "iris", "1", "holdout", WriteFile("h.csv", csv)});
+  ASSERT_EQ(put.code, 0) << put.err;
+  EXPECT_NE(put.out.find("stored holdout dataset of iris version 1: 2 rows, 3 columns"), std::string::npos)
+      << put.out;
+  CliResult list = Run({"dataset", "list", "iris", "1"});
+  ASSERT_EQ(list.code, 0) << list.err;
+  EXPECT_NE(list.out.find("KIND"), std::string::npos);
+  EXPECT_NE(list.out.find("holdout"), std::string::npos);
+  CliResult j = Run({"--json", "dataset", "list", "iris", "1"});
+  ASSERT_EQ(j.Json()["datasets"].size(), 1u);
+  EXPECT_EQ(j.Json()["datasets"][0]["sha256"], Sha256Hex(csv));
+  CliResult bad = Run({"dataset", "put", "iris", "1", "reference", WriteFile("bad.csv", "a,b\nx,2\n")});
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_NE(bad.err.find("not a finite number"), std::string::npos) << bad.err;
+  EXPECT_EQ(Run({"dataset", "put", "iris", "1", "training", WriteFile("t.csv", csv)}).code, 2);
+  EXPECT_EQ(Run({"--json", "dataset", "list", "iris", "1"}).Json()["datasets"].size(), 1u);
+  CliResult help = Run({"dataset", "put", "--help"});
+  EXPECT_EQ(help.code, 0);
+  EXPECT_NE(help.out.find("holdout, reference or background"), std::string::npos);
+}
+
 TEST_F(CliTest, ListFollowsPagesAndFilters) {
   for (int i = 0; i < 5; ++i) ASSERT_EQ(Run({"model", "register", "m" + std::to_string(i)}).code, 0);
   ASSERT_EQ(Run({"model", "register", "other"}).code, 0);

@@ -162,16 +162,24 @@ absl::Status Perform(CURL* curl, const std::string& base_url) {
 
 absl::StatusOr<ApiResponse> ApiClient::Call(const std::string& method, const std::string& path,
                                             const nlohmann::json* body) {
+  if (body == nullptr) return Send(method, path, nullptr, "");
+  const std::string payload = body->dump();
+  return Send(method, path, &payload, "application/json");
+}
+
+absl::StatusOr<ApiResponse> ApiClient::Send(const std::string& method, const std::string& path,
+                                            const std::string* body,
+                                            const std::string& content_type) {
   EnsureCurl();
   CurlPtr curl(curl_easy_init(), &curl_easy_cleanup);
   ApiResponse resp;
   Transfer t{&resp};
   std::string url = base_url_ + path;
-  std::string payload = body ? body->dump() : "";
   curl_slist* raw_headers = nullptr;
   std::string auth = "Authorization: Bearer " + token_;
+  std::string type = "Content-Type: " + content_type;
   if (!token_.empty()) raw_headers = curl_slist_append(raw_headers, auth.c_str());
-  if (body) raw_headers = curl_slist_append(raw_headers, "Content-Type: application/json");
+  if (body) raw_headers = curl_slist_append(raw_headers, type.c_str());
   raw_headers = curl_slist_append(raw_headers, "Expect:");
   SlistPtr headers(raw_headers, &curl_slist_free_all);
   curl_easy_setopt(curl.get(), CURLOPT_URL, url.c_str());
@@ -179,8 +187,8 @@ absl::StatusOr<ApiResponse> ApiClient::Call(const std::string& method, const std
   if (method == "HEAD") curl_easy_setopt(curl.get(), CURLOPT_NOBODY, 1L);
   curl_easy_setopt(curl.get(), CURLOPT_HTTPHEADER, headers.get());
   if (body) {
-    curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDS, payload.c_str());
-    curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDSIZE, static_cast<long>(payload.size()));
+    curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDS, body->data());
+    curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body->size()));
   }
   curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, &OnBody);
   curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, &t);

@@ -36,6 +36,9 @@ class ApiClient {
   // the HTTP status and whose message is the server's error message.
   absl::StatusOr<ApiResponse> Call(const std::string& method, const std::string& path,
                                    const nlohmann::json* body = nullptr);
+  // Same, with a body of any content type (nullptr = none), e.g. a CSV dataset.
+  absl::StatusOr<ApiResponse> Send(const std::string& method, const std::string& path,
+                                   const std::string* body, const std::string& content_type);
   // multipart/form-data: a `metadata` JSON part and an `artifact` file part streamed from disk;
   // sends X-Content-SHA256 when `sha256` is not empty.
   absl::StatusOr<ApiResponse> Upload(const std::string& path, const std::string& metadata_json,

@@ -439,6 +439,62 @@ int Cli::Run(int argc, const char* const* argv) {
     rc = PrintJsonOr(j, [&] { out_ << "saved " << dest << " (sha256 verified)\n"; });
   });
 
+  // dataset
+  auto* dataset = app.add_subcommand(
+      "dataset", "Attach CSV datasets to a version: holdout (validation gates), reference "
+                 "(drift), background (explanations)");
+  dataset->require_subcommand(1);
+  std::string ds_model, ds_version, ds_kind, ds_file;
+  auto* ds_put = dataset->add_subcommand(
+      "put", "Store FILE.csv (header row; numeric where the version's schema says so) as the "
+             "version's dataset of KIND, replacing the one it had");
+  ds_put->add_option("model", ds_model, "Model name")->required();
+  ds_put->add_option("version", ds_version, "Version number or alias")->required();
+  ds_put->add_option("kind", ds_kind, "holdout, reference or background")
+      ->required()
+      ->check(CLI::IsMember({"holdout", "reference", "background"}));
+  ds_put->add_option("file", ds_file, "CSV file")->required();
+  ds_put->callback([&] {
+    std::ifstream in(ds_file, std::ios::binary);
+    if (!in) {
+      rc = Fail(absl::InvalidArgumentError(absl::StrCat("cannot read CSV file '", ds_file, "'")));
+      return;
+    }
+    std::stringstream ss;
+    ss << in.rdbuf();
+    const std::string csv = ss.str();
+    auto r = Client().Send("PUT", "/api/v1/models/" + UrlEncode(ds_model) + "/versions/" +
+                                      UrlEncode(ds_version) + "/datasets/" + UrlEncode(ds_kind),
+                           &csv, "text/csv");
+    if (!r.ok()) { rc = Fail(r.status()); return; }
+    json j = r->Json();
+    rc = PrintJsonOr(j, [&] {
+      out_ << (r->status == 201 ? "stored " : "replaced ") << ds_kind << " dataset of " << ds_model
+           << " version " << j.value("version", 0) << ": " << j.value("rows", 0) << " rows, "
+           << j.value("columns", json::array()).size() << " columns (sha256 "
+           << j.value("sha256", "") << ")\n";
+    });
+  });
+  auto* ds_list = dataset->add_subcommand("list", "List a version's datasets");
+  ds_list->add_option("model", ds_model, "Model name")->required();
+  ds_list->add_option("version", ds_version, "Version number or alias")->required();
+  ds_list->callback([&] {
+    auto r = Client().Call("GET", "/api/v1/models/" + UrlEncode(ds_model) + "/versions/" +
+                                      UrlEncode(ds_version) + "/datasets");
+    if (!r.ok()) { rc = Fail(r.status()); return; }
+    json j = r->Json();
+    rc = PrintJsonOr(j, [&] {
+      std::vector<std::vector<std::string>> rows;
+      for (const auto& d : j["datasets"]) {
+        rows.push_back({d.value("kind", ""), std::to_string(d.value("rows", 0)),
+                        std::to_string(d.value("columns", json::array()).size()),
+                        HumanBytes(d.value("size_bytes", int64_t{0})),
+                        d.value("sha256", "").substr(0, 12), d.value("created_at", "")});
+      }
+      PrintTable(out_, {"KIND", "ROWS", "COLUMNS", "SIZE", "SHA256", "CREATED"}, rows);
+    });
+  });
+
   // alias
   auto* alias = app.add_subcommand("alias", "Point names such as 'production' at versions");
   alias->require_subcommand(1);

@@ -90,12 +90,33 @@ CREATE TABLE deployments (
 CREATE INDEX deployments_by_endpoint ON deployments(endpoint, seq);
 )sql";
 
+// Datasets attached to a version (holdout, reference, background): the blob's digest in the
+// artifact store and the CSV's shape. Rows go with their version.
+constexpr std::string_view kCreateVersionDatasetTable = R"sql(
+CREATE TABLE version_datasets (
+  model_id     INTEGER NOT NULL,
+  version      INTEGER NOT NULL,
+  kind         TEXT    NOT NULL CHECK (kind IN ('holdout', 'reference', 'background')),
+  sha256       TEXT    NOT NULL,
+  size_bytes   INTEGER NOT NULL CHECK (size_bytes >= 0),
+  row_count    INTEGER NOT NULL CHECK (row_count >= 0),
+  columns_json TEXT    NOT NULL,
+  created_by   TEXT    NOT NULL DEFAULT '',
+  created_at   INTEGER NOT NULL,
+  PRIMARY KEY (model_id, version, kind),
+  FOREIGN KEY (model_id, version) REFERENCES model_versions(model_id, version) ON DELETE CASCADE
+);
+CREATE INDEX version_datasets_by_sha256 ON version_datasets(sha256);
+)sql";
+
 constexpr Migration kMigrations[] = {
     {.version = 1, .description = "models, versions, aliases", .sql = kCreateRegistryTables},
     {.version = 2, .description = "api tokens", .sql = kCreateTokenTable},
     {.version = 3, .description = "deployments", .sql = kCreateDeploymentTable},
     {.version = 4, .description = "rollout state of deployments",
      .sql = "ALTER TABLE deployments ADD COLUMN rollout TEXT NOT NULL DEFAULT '{}';"},
+    // Version 5 is another branch's (governance); 6 does not depend on it.
+    {.version = 6, .description = "version datasets", .sql = kCreateVersionDatasetTable},
 };
 
 }  // namespace

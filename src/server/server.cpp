@@ -17,6 +17,8 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "api/dataset_api.h"
+#include "api/explain_api.h"
 #include "api/http/http_server.h"
 #include "api/inference_api.h"
 #include "api/management_api.h"
@@ -24,12 +26,15 @@
 #include "auth/authenticator.h"
 #include "common/log.h"
 #include "common/status.h"
+#include "governance/version_datasets.h"
 #include "nlohmann/json.hpp"
 #include "registry/postgres/pg_database.h"
+#include "registry/postgres/postgres_dataset_store.h"
 #include "registry/postgres/postgres_deployment_store.h"
 #include "registry/postgres/postgres_registry.h"
 #include "registry/postgres/postgres_token_store.h"
 #include "registry/sqlite_database.h"
+#include "registry/sqlite_dataset_store.h"
 #include "registry/sqlite_deployment_store.h"
 #include "runtime/onnx/onnx_backend.h"
 #include "runtime/optional_backends.h"
@@ -257,6 +262,10 @@ struct Server::Components {
   std::unique_ptr<auth::Authenticator> authenticator;
   std::unique_ptr<api::ManagementApi> api;
   std::unique_ptr<registry::DeploymentStore> deployment_store;
+  std::unique_ptr<registry::DatasetStore> dataset_store;
+  std::unique_ptr<governance::VersionDatasets> datasets;
+  std::unique_ptr<api::DatasetApi> dataset_api;
+  std::unique_ptr<api::ExplainApi> explain_api;
   runtime::BackendRegistry backends;
   serving::MetricsRegistry metrics;
   std::unique_ptr<serving::ModelManager> manager;
@@ -301,6 +310,7 @@ absl::Status OpenRegistry(const ServerConfig& config, Clock* clock, Server::Comp
     HS_ASSIGN_OR_RETURN(c->registry, registry::PostgresRegistry::Create(pg, clock));
     HS_ASSIGN_OR_RETURN(c->tokens, registry::PostgresTokenStore::Create(pg, clock));
     c->deployment_store = std::make_unique<registry::PostgresDeploymentStore>(pg);
+    c->dataset_store = std::make_unique<registry::PostgresDatasetStore>(pg);
     c->database = std::move(pg);
     log::Info("registry: PostgreSQL");
     return absl::OkStatus();
@@ -309,6 +319,7 @@ absl::Status OpenRegistry(const ServerConfig& config, Clock* clock, Server::Comp
   HS_ASSIGN_OR_RETURN(c->registry, registry::SqliteRegistry::Create(db, clock));
   HS_ASSIGN_OR_RETURN(c->tokens, registry::SqliteTokenStore::Create(db, clock));
   c->deployment_store = std::make_unique<registry::SqliteDeploymentStore>(db);
+  c->dataset_store = std::make_unique<registry::SqliteDatasetStore>(db);
   c->database = std::move(db);
   return absl::OkStatus();
 }
@@ -451,6 +462,14 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const ServerConfig& confi
   c->monitoring_api = std::make_unique<api::MonitoringApi>(api::MonitoringApi::Options{},
                                                            c->monitor.get(), c->manager.get());
   c->monitoring_api->RegisterRoutes(&c->router);
+  c->datasets = std::make_unique<governance::VersionDatasets>(
+      governance::VersionDatasets::Options{}, c->registry.get(), c->dataset_store.get(),
+      c->store.get(), clock);
+  c->dataset_api = std::make_unique<api::DatasetApi>(c->registry.get(), c->datasets.get());
+  c->dataset_api->RegisterRoutes(&c->router);
+  c->explain_api = std::make_unique<api::ExplainApi>(api::ExplainApi::Options{}, c->manager.get(),
+                                                     c->datasets.get(), readiness);
+  c->explain_api->RegisterRoutes(&c->router);
 
   http::HttpServer::Options ho;
   HS_RETURN_IF_ERROR(ParseHostPort(config.http_address, &ho.host, &ho.port));

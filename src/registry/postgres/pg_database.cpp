@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <set>
 #include <thread>
 #include <utility>
 
@@ -129,12 +130,31 @@ CREATE TABLE deployments (
 CREATE INDEX deployments_by_endpoint ON deployments(endpoint, seq);
 )sql";
 
+constexpr std::string_view kCreateVersionDatasetTable = R"sql(
+CREATE TABLE version_datasets (
+  model_id     BIGINT NOT NULL,
+  version      BIGINT NOT NULL,
+  kind         TEXT COLLATE "C" NOT NULL CHECK (kind IN ('holdout', 'reference', 'background')),
+  sha256       TEXT COLLATE "C" NOT NULL,
+  size_bytes   BIGINT NOT NULL CHECK (size_bytes >= 0),
+  row_count    BIGINT NOT NULL CHECK (row_count >= 0),
+  columns_json TEXT   NOT NULL,
+  created_by   TEXT   NOT NULL DEFAULT '',
+  created_at   BIGINT NOT NULL,
+  PRIMARY KEY (model_id, version, kind),
+  FOREIGN KEY (model_id, version) REFERENCES model_versions(model_id, version) ON DELETE CASCADE
+);
+CREATE INDEX version_datasets_by_sha256 ON version_datasets(sha256);
+)sql";
+
 constexpr Migration kPgMigrations[] = {
     {.version = 1, .description = "models, versions, aliases", .sql = kCreateRegistryTables},
     {.version = 2, .description = "api tokens", .sql = kCreateTokenTable},
     {.version = 3, .description = "deployments", .sql = kCreateDeploymentTable},
     {.version = 4, .description = "rollout state of deployments",
      .sql = "ALTER TABLE deployments ADD COLUMN rollout TEXT NOT NULL DEFAULT '{}';"},
+    // Version 5 is another branch's (governance); 6 does not depend on it.
+    {.version = 6, .description = "version datasets", .sql = kCreateVersionDatasetTable},
 };
 
 }  // namespace
@@ -418,8 +438,18 @@ absl::Status PgDatabase::Migrate() {
                                                         current, " is newer than this binary's ",
                                                         latest, "; upgrade hotswap"));
     }
+    // Each migration not recorded yet is applied (not just those above the newest recorded):
+    // a database that got a later version first still gets an earlier one merged afterwards,
+    // as on SQLite.
+    std::set<int64_t> done;
+    HS_ASSIGN_OR_RETURN(PgStatement recorded, txn.Prepare("SELECT version FROM schema_migrations"));
+    while (true) {
+      HS_ASSIGN_OR_RETURN(bool row, recorded.Step());
+      if (!row) break;
+      done.insert(recorded.ColumnInt64(0));
+    }
     for (const Migration& m : kPgMigrations) {
-      if (m.version <= current) continue;
+      if (done.count(m.version)) continue;
       HS_RETURN_IF_ERROR(txn.Exec("BEGIN"));
       HS_RETURN_IF_ERROR(txn.Exec(std::string(m.sql)));
       HS_ASSIGN_OR_RETURN(PgStatement record,

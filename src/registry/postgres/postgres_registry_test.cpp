@@ -17,7 +17,9 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "registry/postgres/pg_database.h"
+#include "registry/dataset_store_suite.h"
 #include "registry/postgres/pg_test_server.h"
+#include "registry/postgres/postgres_dataset_store.h"
 #include "registry/registry_suite.h"
 #include "registry/registry_test_util.h"
 
@@ -26,6 +28,7 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using testing::DatasetStoreSuite;
 using testing::IsOk;
 using testing::PgTestServer;
 using testing::RegistryBackend;
@@ -80,6 +83,26 @@ std::unique_ptr<ModelRegistry> MakePostgresRegistry(Clock* clock, const std::str
 INSTANTIATE_TEST_SUITE_P(Postgres, RegistrySuite,
                          ::testing::Values(RegistryBackend{"Postgres", &MakePostgresRegistry}),
                          RegistryBackendName);
+
+testing::DatasetStores MakePostgresStores(Clock* clock, const std::string& dir) {
+  const std::string conninfo = NewDatabase("datasets:" + dir);
+  if (conninfo.empty()) return {};
+  auto db = PgDatabase::Open({.conninfo = conninfo});
+  if (!db.ok()) {
+    ADD_FAILURE() << db.status();
+    return {};
+  }
+  auto registry = PostgresRegistry::Create(*db, clock);
+  if (!registry.ok()) {
+    ADD_FAILURE() << registry.status();
+    return {};
+  }
+  return {*std::move(registry), std::make_unique<PostgresDatasetStore>(*db)};
+}
+
+INSTANTIATE_TEST_SUITE_P(Postgres, DatasetStoreSuite,
+                         ::testing::Values(testing::DatasetBackend{"Postgres", &MakePostgresStores}),
+                         testing::DatasetBackendName);
 
 std::string TestKey() {
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
@@ -146,11 +169,34 @@ TEST(PgDatabaseTest, MigrationsAreAppliedOnceWhenServersOpenTogether) {
   for (auto& t : threads) t.join();
   for (const auto& db : opened) ASSERT_THAT(StatusOf(db), IsOk());
   HS_ASSERT_OK_AND_ASSIGN(std::vector<int> applied, (*opened[0])->AppliedMigrations());
-  EXPECT_THAT(applied, ElementsAre(1, 2, 3, 4));  // a second application would have failed
+  EXPECT_THAT(applied, ElementsAre(1, 2, 3, 4, 6));  // a second application would have failed
   // Opening again applies nothing and sees the same history.
   HS_ASSERT_OK_AND_ASSIGN(auto again, PgDatabase::Open({.conninfo = conninfo}));
   HS_ASSERT_OK_AND_ASSIGN(applied, again->AppliedMigrations());
-  EXPECT_THAT(applied, ElementsAre(1, 2, 3, 4));
+  EXPECT_THAT(applied, ElementsAre(1, 2, 3, 4, 6));
+}
+
+// Migrations are numbered per feature branch: a database may have a later version before an
+// earlier one is merged. Each version not recorded is applied, not only those above the newest.
+TEST(PgDatabaseTest, AMigrationMissingBelowTheNewestIsAppliedOnOpen) {
+  const std::string conninfo = NewDatabase(TestKey());
+  ASSERT_FALSE(conninfo.empty());
+  {
+    HS_ASSERT_OK_AND_ASSIGN(auto db, PgDatabase::Open({.conninfo = conninfo}));
+    // Undo migration 4 as if this database had never had it.
+    HS_ASSERT_OK(db->Run(PgDatabase::Mode::kWrite, [](PgTransaction& txn) -> absl::Status {
+      HS_RETURN_IF_ERROR(txn.Exec("ALTER TABLE deployments DROP COLUMN rollout"));
+      return txn.Exec("DELETE FROM schema_migrations WHERE version = 4");
+    }));
+    HS_ASSERT_OK_AND_ASSIGN(std::vector<int> applied, db->AppliedMigrations());
+    EXPECT_THAT(applied, ElementsAre(1, 2, 3, 6));
+  }
+  HS_ASSERT_OK_AND_ASSIGN(auto db, PgDatabase::Open({.conninfo = conninfo}));
+  HS_ASSERT_OK_AND_ASSIGN(std::vector<int> applied, db->AppliedMigrations());
+  EXPECT_THAT(applied, ElementsAre(1, 2, 3, 4, 6));
+  HS_ASSERT_OK(db->Run(PgDatabase::Mode::kRead, [](PgTransaction& txn) -> absl::Status {
+    return txn.Exec("SELECT rollout FROM deployments");
+  }));
 }
 
 TEST(PostgresRegistryTest, SameExplicitVersionFromTwoRegistriesAtOnceOneWins) {

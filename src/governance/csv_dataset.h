@@ -1,0 +1,56 @@
+// CsvDataset: the CSV form of a version's datasets (holdout, reference, background) — parsing,
+// validation against the version's schema, and the numeric feature matrix.
+//
+// Format: RFC 4180. Fields separated by commas; a field may be quoted with double quotes (a
+// quote inside is doubled); LF or CRLF line ends; the last line end is optional. The first row
+// is the header: non-empty, unique column names (a first row made only of numbers is taken as
+// a missing header and refused). Every row has as many fields as the header. Empty lines at the
+// end are ignored; anywhere else they are rows (and so ragged unless there is one column).
+//
+// Numeric cells: what strtod reads completely, finite (no NaN or infinity; no empty cells in a
+// numeric column).
+//
+// Which columns must be numeric (CheckAgainstSchema), from the version's declared schema:
+//   - a column named like a schema input whose datatype is numeric (not BYTES) and whose shape
+//     is [-1] or [-1, 1] (one value per row): that column;
+//   - a schema with exactly one input, numeric, of shape [-1, M] with M fixed and no column of
+//     that name: the first M columns are its features (extra columns, e.g. a label, may follow)
+//     and the CSV must have at least M columns.
+// Without a schema only the structure is checked.
+//
+// Plain value type; functions are thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "domain/model.h"
+
+namespace hotswap::governance {
+
+struct CsvTable {
+  std::vector<std::string> columns;            // the header
+  std::vector<std::vector<std::string>> rows;  // data rows, each columns.size() fields
+};
+
+// InvalidArgument naming the line (1-based) and problem: unterminated quote, ragged row, no
+// header, duplicate or empty column name, no columns.
+absl::StatusOr<CsvTable> ParseCsv(std::string_view text);
+
+// The cell as a finite double, or nullopt.
+std::optional<double> ParseNumber(std::string_view cell);
+
+// InvalidArgument naming the row, column and cell when a column the schema makes numeric holds
+// something else, or when the CSV has fewer columns than the schema's single input has features.
+absl::Status CheckAgainstSchema(const CsvTable& table,
+                                const std::optional<domain::TensorSchema>& schema);
+
+// The first `features` columns as a row-major [rows, features] matrix of doubles.
+// InvalidArgument when the table has fewer columns or a cell there is not a finite number.
+absl::StatusOr<std::vector<double>> FeatureMatrix(const CsvTable& table, int64_t features);
+
+}  // namespace hotswap::governance
