@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "absl/strings/numbers.h"
+#include "api/audit_api.h"
 #include "absl/strings/str_cat.h"
 #include "common/clock.h"
 #include "common/log.h"
@@ -57,6 +58,20 @@ json TensorList(const std::vector<domain::TensorSpec>& specs) {
 }
 
 HttpResponse DeploymentError(const absl::Status& s) { return HttpResponse::Error(s); }
+
+// What an audit entry keeps of a deployment.
+json DeploymentSummary(const domain::Deployment& d) {
+  return {{"id", d.id},           {"model", d.model_name}, {"version", d.version},
+          {"strategy", d.strategy}, {"state", d.state}};
+}
+
+// What an endpoint serves, for the audit entry of an undeploy (null when nothing).
+json ServingSummary(const serving::ModelManager& manager, const std::string& endpoint) {
+  auto snap = manager.snapshot();
+  auto it = snap->endpoints.find(endpoint);
+  if (it == snap->endpoints.end()) return nullptr;
+  return {{"model", it->second->primary->model_name}, {"version", it->second->primary->version}};
+}
 
 json EndpointJson(const serving::Endpoint& ep) {
   const serving::ServedVersion& v = *ep.primary;
@@ -337,6 +352,8 @@ HttpResponse InferenceApi::RepositoryLoad(HttpRequest& req) {
     d = deployments_->Create(dr);
   }
   if (!d.ok()) return V2(d.status());
+  RecordChange(options_.audit, req, "deployment.create", "endpoint/" + d->endpoint, nullptr,
+               DeploymentSummary(*d));
   while (true) {
     auto cur = deployments_->Get(d->id);
     if (!cur.ok()) return V2(cur.status());
@@ -349,8 +366,11 @@ HttpResponse InferenceApi::RepositoryLoad(HttpRequest& req) {
 }
 
 HttpResponse InferenceApi::RepositoryUnload(HttpRequest& req) {
-  absl::Status s = deployments_->Undeploy(req.Param("model"), req.principal);
+  const std::string& endpoint = req.Param("model");
+  json before = ServingSummary(*manager_, endpoint);
+  absl::Status s = deployments_->Undeploy(endpoint, req.principal);
   if (!s.ok()) return V2(s);
+  RecordChange(options_.audit, req, "deployment.undeploy", "endpoint/" + endpoint, before, nullptr);
   return HttpResponse::Json(200, json::object());
 }
 
@@ -424,6 +444,8 @@ HttpResponse InferenceApi::CreateDeployment(HttpRequest& req) {
     }
     return DeploymentError(d.status());
   }
+  RecordChange(options_.audit, req, "deployment.create", "endpoint/" + d->endpoint, nullptr,
+               DeploymentSummary(*d));
   HttpResponse r = HttpResponse::Json(202, domain::ToJson(*d));
   r.headers.emplace_back("Location", "/api/v1/deployments/" + d->id);
   return r;
@@ -448,6 +470,11 @@ HttpResponse InferenceApi::ControlDeployment(HttpRequest& req) {
   if (body.contains("full") && !body["full"].is_boolean()) {
     return DeploymentError(absl::InvalidArgumentError("full: expected true or false"));
   }
+  json before = nullptr;
+  if (options_.audit != nullptr) {
+    auto old = deployments_->Get(id);
+    if (old.ok()) before = DeploymentSummary(*old);
+  }
   absl::StatusOr<domain::Deployment> d;
   if (action == "promote") {
     d = deployments_->Promote(id, body.value("full", false), req.principal);
@@ -469,6 +496,11 @@ HttpResponse InferenceApi::ControlDeployment(HttpRequest& req) {
     }
     return DeploymentError(d.status());
   }
+  // A retry is a new deployment: the entry names it; `before` is the rollout it retries.
+  json after = DeploymentSummary(*d);
+  if (body.contains("full")) after["full"] = body["full"];
+  RecordChange(options_.audit, req, "deployment." + action, "endpoint/" + d->endpoint, before,
+               after);
   return HttpResponse::Json(action == "retry" ? 202 : 200, domain::ToJson(*d));
 }
 
@@ -500,8 +532,11 @@ HttpResponse InferenceApi::ListEndpoints(HttpRequest&) {
 }
 
 HttpResponse InferenceApi::DeleteEndpoint(HttpRequest& req) {
-  absl::Status s = deployments_->Undeploy(req.Param("endpoint"), req.principal);
+  const std::string& endpoint = req.Param("endpoint");
+  json before = ServingSummary(*manager_, endpoint);
+  absl::Status s = deployments_->Undeploy(endpoint, req.principal);
   if (!s.ok()) return DeploymentError(s);
+  RecordChange(options_.audit, req, "deployment.undeploy", "endpoint/" + endpoint, before, nullptr);
   return HttpResponse::NoContent();
 }
 

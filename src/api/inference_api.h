@@ -22,6 +22,7 @@
 #include <string>
 
 #include "api/http/router.h"
+#include "governance/audit_log.h"
 #include "runtime/backend.h"
 #include "serving/deployment_service.h"
 #include "serving/metrics.h"
@@ -41,6 +42,9 @@ class InferenceApi {
     serving::ShadowMirror* mirror = nullptr;
     // More Prometheus text for /metrics (e.g. the artifact store's counters).
     std::function<std::string()> extra_metrics;
+    // Deployment changes made through the API (create, undeploy, rollout control, repository
+    // load/unload) are recorded here after they succeed; nullptr = no audit log.
+    governance::AuditLog* audit = nullptr;
   };
   using ReadinessProbe = std::function<absl::Status()>;
 

@@ -17,17 +17,21 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "api/audit_api.h"
 #include "api/http/http_server.h"
 #include "api/inference_api.h"
 #include "api/management_api.h"
 #include "auth/authenticator.h"
 #include "common/log.h"
 #include "common/status.h"
+#include "governance/audit_log.h"
 #include "nlohmann/json.hpp"
 #include "registry/postgres/pg_database.h"
+#include "registry/postgres/postgres_audit_store.h"
 #include "registry/postgres/postgres_deployment_store.h"
 #include "registry/postgres/postgres_registry.h"
 #include "registry/postgres/postgres_token_store.h"
+#include "registry/sqlite_audit_store.h"
 #include "registry/sqlite_database.h"
 #include "registry/sqlite_deployment_store.h"
 #include "runtime/onnx/onnx_backend.h"
@@ -143,6 +147,12 @@ absl::Status ServerConfig::MergeFile(const std::string& path) {
     } else if (key == "intra_op_threads") {
       if (!value.is_number_integer()) return bad("an integer");
       intra_op_threads = value.get<int>();
+    } else if (key == "audit_key" || key == "audit_key_file") {
+      if (!value.is_string()) return bad("a string");
+      (key == "audit_key" ? audit_key : audit_key_file) = value.get<std::string>();
+    } else if (key == "audit_checkpoint_every") {
+      if (!value.is_number_integer()) return bad("an integer");
+      audit_checkpoint_every = value.get<int64_t>();
     } else {
       return absl::InvalidArgumentError(absl::StrCat(
           "config file '", path, "': unknown key '", key,
@@ -151,7 +161,7 @@ absl::Status ServerConfig::MergeFile(const std::string& path) {
           "artifact_cache_dir, artifact_cache_max_bytes, s3_multipart_threshold_bytes, "
           "s3_part_size_bytes, s3_max_attempts, threads, max_body_bytes, "
           "max_artifact_bytes, log_level, max_inflight_per_endpoint, max_infer_body_bytes, warmup_runs, "
-          "load_timeout_ms, intra_op_threads)"));
+          "load_timeout_ms, intra_op_threads, audit_key, audit_key_file, audit_checkpoint_every)"));
     }
   }
   return absl::OkStatus();
@@ -215,6 +225,9 @@ absl::Status ServerConfig::Validate() const {
   if (intra_op_threads < 1 || intra_op_threads > 64) {
     return absl::InvalidArgumentError("intra_op_threads must be from 1 to 64");
   }
+  if (audit_checkpoint_every < 0) {
+    return absl::InvalidArgumentError("audit_checkpoint_every must be >= 0 (0 = only on demand)");
+  }
   log::Level level;
   if (!log::ParseLevel(log_level, &level)) {
     return absl::InvalidArgumentError(
@@ -231,6 +244,9 @@ struct Server::Components {
   std::unique_ptr<auth::Authenticator> authenticator;
   std::unique_ptr<api::ManagementApi> api;
   std::unique_ptr<registry::DeploymentStore> deployment_store;
+  std::unique_ptr<registry::AuditStore> audit_store;
+  std::unique_ptr<governance::AuditLog> audit;
+  std::unique_ptr<api::AuditApi> audit_api;
   runtime::BackendRegistry backends;
   serving::MetricsRegistry metrics;
   std::unique_ptr<serving::ModelManager> manager;
@@ -273,6 +289,7 @@ absl::Status OpenRegistry(const ServerConfig& config, Clock* clock, Server::Comp
     HS_ASSIGN_OR_RETURN(c->registry, registry::PostgresRegistry::Create(pg, clock));
     HS_ASSIGN_OR_RETURN(c->tokens, registry::PostgresTokenStore::Create(pg, clock));
     c->deployment_store = std::make_unique<registry::PostgresDeploymentStore>(pg);
+    HS_ASSIGN_OR_RETURN(c->audit_store, registry::PostgresAuditStore::Create(pg, clock));
     c->database = std::move(pg);
     log::Info("registry: PostgreSQL");
     return absl::OkStatus();
@@ -281,6 +298,7 @@ absl::Status OpenRegistry(const ServerConfig& config, Clock* clock, Server::Comp
   HS_ASSIGN_OR_RETURN(c->registry, registry::SqliteRegistry::Create(db, clock));
   HS_ASSIGN_OR_RETURN(c->tokens, registry::SqliteTokenStore::Create(db, clock));
   c->deployment_store = std::make_unique<registry::SqliteDeploymentStore>(db);
+  HS_ASSIGN_OR_RETURN(c->audit_store, registry::SqliteAuditStore::Create(db, clock));
   c->database = std::move(db);
   return absl::OkStatus();
 }
@@ -352,6 +370,18 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const ServerConfig& confi
   auto c = std::make_unique<Components>();
   HS_RETURN_IF_ERROR(OpenRegistry(config, clock, c.get()));
   HS_RETURN_IF_ERROR(OpenArtifactStore(config, c.get()));
+  bool key_generated = false;
+  HS_ASSIGN_OR_RETURN(std::string audit_key,
+                      governance::LoadOrCreateAuditKey(config.audit_key, config.audit_key_file,
+                                                       config.data_dir + "/audit.key",
+                                                       &key_generated));
+  c->audit = std::make_unique<governance::AuditLog>(
+      governance::AuditLog::Options{.checkpoint_every = config.audit_checkpoint_every},
+      c->audit_store.get(), std::move(audit_key), clock);
+  if (key_generated) {
+    log::Info("first start: audit key created (replicas sharing this registry need the same key)",
+              {{"path", config.data_dir + "/audit.key"}, {"key_id", c->audit->key_id()}});
+  }
   c->authenticator = std::make_unique<auth::Authenticator>(c->tokens.get());
   HS_RETURN_IF_ERROR(c->authenticator->Reload());
 
@@ -385,6 +415,16 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const ServerConfig& confi
                                                        &c->backends, &c->metrics, clock);
   c->deployments = std::make_unique<serving::DeploymentService>(
       c->registry.get(), c->deployment_store.get(), c->manager.get(), clock);
+  governance::AuditLog* audit = c->audit.get();
+  c->deployments->SetOutcomeListener([audit](const domain::Deployment& d) {
+    api::RecordSystemChange(audit, "deployment." + d.state, "endpoint/" + d.endpoint, "", nullptr,
+                            json{{"id", d.id},
+                                 {"model", d.model_name},
+                                 {"version", d.version},
+                                 {"strategy", d.strategy},
+                                 {"state", d.state},
+                                 {"message", d.message}});
+  });
 
   Components* raw = c.get();
   auto readiness = [raw]() -> absl::Status {
@@ -395,18 +435,23 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const ServerConfig& confi
   };
   api::ManagementApi::Options ao;
   ao.max_artifact_bytes = config.max_artifact_bytes;
+  ao.audit = c->audit.get();
   c->api = std::make_unique<api::ManagementApi>(ao, c->registry.get(), c->store.get(),
                                                 c->authenticator.get(), readiness);
   c->api->RegisterRoutes(&c->router);
+  c->audit_api = std::make_unique<api::AuditApi>(c->audit.get());
+  c->audit_api->RegisterRoutes(&c->router);
   api::InferenceApi::Options io;
   io.max_inflight_per_endpoint = config.max_inflight_per_endpoint;
   io.max_infer_body_bytes = config.max_infer_body_bytes;
   c->mirror = std::make_unique<serving::ShadowMirror>();
   io.mirror = c->mirror.get();
   storage::ArtifactStore* store = c->store.get();
-  io.extra_metrics = [store] {
-    return storage::RenderArtifactStoreMetrics(store->Stats(), store->Kind());
+  io.extra_metrics = [store, audit] {
+    return storage::RenderArtifactStoreMetrics(store->Stats(), store->Kind()) +
+           audit->RenderMetrics();
   };
+  io.audit = audit;
   c->inference = std::make_unique<api::InferenceApi>(io, c->manager.get(), c->deployments.get(),
                                                      &c->metrics, &c->backends, readiness);
   c->inference->RegisterRoutes(&c->router);

@@ -141,6 +141,17 @@ void DeploymentService::Finish(domain::Deployment d, const absl::StatusOr<LoadRe
   }
   log::Info("deployment finished", {{"deployment", d.id}, {"state", d.state},
                                     {"message", d.message}});
+  if (outcome_listener_) outcome_listener_(d);
+}
+
+void DeploymentService::FlushOutcomes() {
+  std::vector<domain::Deployment> ended;
+  {
+    absl::MutexLock lock(&rollout_mu_);
+    ended.swap(ended_);
+  }
+  if (!outcome_listener_) return;
+  for (const domain::Deployment& d : ended) outcome_listener_(d);
 }
 
 absl::StatusOr<domain::Deployment> DeploymentService::Get(const std::string& id) {
@@ -311,7 +322,15 @@ absl::StatusOr<domain::Deployment> DeploymentService::CreateRollout(
 
 void DeploymentService::OnCandidateLoaded(const std::string& id, const std::string& endpoint,
                                           const absl::StatusOr<LoadReport>& r) {
-  absl::MutexLock lock(&rollout_mu_);
+  {
+    absl::MutexLock lock(&rollout_mu_);
+    OnCandidateLoadedLocked(id, endpoint, r);
+  }
+  FlushOutcomes();
+}
+
+void DeploymentService::OnCandidateLoadedLocked(const std::string& id, const std::string& endpoint,
+                                                const absl::StatusOr<LoadReport>& r) {
   auto it = rollouts_.find(id);
   if (it == rollouts_.end()) {
     // Aborted while loading: the candidate just published (weight 0) must not linger. The
@@ -420,6 +439,7 @@ void DeploymentService::EndRollout(ActiveRollout& a, const std::string& state,
     in_progress_.erase(a.d.endpoint);
   }
   Persist(a);
+  ended_.push_back(a.d);
   log::Info("rollout ended", {{"deployment", a.d.id}, {"endpoint", a.d.endpoint},
                               {"state", state}, {"message", why}});
   std::string id = a.d.id;
@@ -456,6 +476,7 @@ void DeploymentService::Persist(ActiveRollout& a) {
 }
 
 void DeploymentService::Tick() {
+  FlushOutcomesOnExit flush{this};  // after the lock below is released
   int64_t now = clock_->NowMillis();
   absl::MutexLock lock(&rollout_mu_);
   std::vector<std::string> ids;
@@ -652,6 +673,7 @@ void DeploymentService::TickShadow(ActiveRollout& a, int64_t elapsed) {
 
 absl::StatusOr<domain::Deployment> DeploymentService::WithRollout(
     const std::string& id, const std::function<absl::Status(ActiveRollout&)>& action) {
+  FlushOutcomesOnExit flush{this};  // after the lock below is released
   bool ended_by_action = false;
   {
     absl::MutexLock lock(&rollout_mu_);
@@ -776,6 +798,7 @@ void DeploymentService::ResumeRollouts() {
                                        : "cannot resume after restart: another rollout holds the endpoint";
       failed.updated_at_ms = clock_->NowMillis();
       (void)store_->Update(failed);
+      if (outcome_listener_) outcome_listener_(failed);
       continue;
     }
     auto a = std::make_unique<ActiveRollout>();

@@ -80,6 +80,16 @@ class DeploymentService {
   // A new rollout with the same model, version, strategy and options as an ended one.
   absl::StatusOr<domain::Deployment> Retry(const std::string& id, const std::string& by);
 
+  // Called once for every deployment that ends, with its final record: a direct deploy when its
+  // load finishes (`succeeded`, `failed`), a rollout when it ends (`succeeded`, `rolled_back`,
+  // `aborted`, `failed`, also one that cannot resume after a restart). The server appends an audit
+  // entry from it. Runs on the loader or orchestrator thread (or the caller of a control action)
+  // with no lock of this service held, never on the request path of inference; it may block
+  // briefly and must not call back into the service. Set it before StartOrchestrator() and the
+  // first Create(); not synchronised.
+  using OutcomeListener = std::function<void(const domain::Deployment&)>;
+  void SetOutcomeListener(OutcomeListener listener) { outcome_listener_ = std::move(listener); }
+
   // Advances every active rollout to the clock's now: analysis, next step, promotion, rollback.
   // The orchestrator thread calls it every `tick_ms`; tests call it directly on a fake clock.
   void Tick();
@@ -114,6 +124,16 @@ class DeploymentService {
       const std::string& id, const std::function<absl::Status(ActiveRollout&)>& action);
 
   void Finish(domain::Deployment d, const absl::StatusOr<LoadReport>& result);
+  void OnCandidateLoadedLocked(const std::string& id, const std::string& endpoint,
+                               const absl::StatusOr<LoadReport>& r)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(rollout_mu_);
+  // Hands the rollouts that ended (queued by EndRollout under rollout_mu_) to the outcome
+  // listener, with no lock held. Called on the way out of every method that can end a rollout.
+  void FlushOutcomes() ABSL_LOCKS_EXCLUDED(rollout_mu_);
+  struct FlushOutcomesOnExit {
+    DeploymentService* service;
+    ~FlushOutcomesOnExit() { service->FlushOutcomes(); }
+  };
   std::string NewId();
 
   registry::ModelRegistry* registry_;
@@ -126,6 +146,8 @@ class DeploymentService {
 
   absl::Mutex rollout_mu_;  // control plane only; never taken on the request path
   std::map<std::string, std::unique_ptr<ActiveRollout>> rollouts_ ABSL_GUARDED_BY(rollout_mu_);
+  std::vector<domain::Deployment> ended_ ABSL_GUARDED_BY(rollout_mu_);  // for FlushOutcomes
+  OutcomeListener outcome_listener_;
 
   absl::Mutex orchestrator_mu_;
   bool orchestrator_stop_ ABSL_GUARDED_BY(orchestrator_mu_) = false;
