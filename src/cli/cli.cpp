@@ -851,8 +851,7 @@ int Cli::Run(int argc, const char* const* argv) {
       }
       out_ << "audit log BROKEN: first bad entry is seq " << j["first_bad_seq"].dump() << "\n";
       for (const auto& p : j["problems"])
-        out_ << "  seq " << p.value("seq", 0) << " " << p.value("kind", "") << ": "
-             << p.value("message", "") << "\n";
+        out_ << "  " << p.value("kind", "") << ": " << p.value("message", "") << "\n";
     });
     rc = ok ? 0 : kExitAuditBroken;
   });

@@ -382,6 +382,12 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const ServerConfig& confi
     log::Info("first start: audit key created (replicas sharing this registry need the same key)",
               {{"path", config.data_dir + "/audit.key"}, {"key_id", c->audit->key_id()}});
   }
+  if (!config.registry_url.empty() && config.audit_key.empty() && config.audit_key_file.empty()) {
+    log::Warn("the audit key is this server's own (DATA_DIR/audit.key) but the registry is shared: "
+              "give every replica the same --audit-key-file, or checkpoints one signs fail "
+              "verification on another",
+              {{"key_id", c->audit->key_id()}});
+  }
   c->authenticator = std::make_unique<auth::Authenticator>(c->tokens.get());
   HS_RETURN_IF_ERROR(c->authenticator->Reload());
 
