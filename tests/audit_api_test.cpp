@@ -25,6 +25,7 @@
 #include "common/sha256.h"
 #include "registry/audit_chain.h"
 #include "registry/postgres/pg_test_server.h"
+#include "registry/registry_test_util.h"
 #include "tests/test_util.h"
 
 #ifndef HOTSWAP_API_TEST_REGISTRY
@@ -440,6 +441,67 @@ TEST_F(AuditApiTest, GeneratedKeyFileIsPrivateAndCheckpointsEveryNEntries) {
   EXPECT_TRUE(verify["ok"].get<bool>());
   EXPECT_EQ(verify["last_checkpoint_seq"], 4);
   EXPECT_EQ(verify["unprotected_entries"], 1);
+}
+
+TEST_F(AuditApiTest, ConfigFileTakesTheAuditKeysAndRefusesBadValues) {
+  const std::string dir = s_.data_dir();
+  auto write = [&](const std::string& name, const std::string& text) {
+    std::ofstream(dir + "/" + name) << text;
+    return dir + "/" + name;
+  };
+  server::ServerConfig c;
+  HS_ASSERT_OK(c.MergeFile(write("ok.json", R"({"audit_key_file": "/etc/k", "audit_checkpoint_every": 5})")));
+  EXPECT_EQ(c.audit_key_file, "/etc/k");
+  EXPECT_EQ(c.audit_checkpoint_every, 5);
+  HS_EXPECT_OK(c.Validate());
+  server::ServerConfig bad_type;
+  absl::Status s = bad_type.MergeFile(write("type.json", R"({"audit_key_file": 7})"));
+  EXPECT_NE(std::string(s.message()).find("audit_key_file"), std::string::npos) << s;
+  server::ServerConfig negative;
+  HS_ASSERT_OK(negative.MergeFile(write("neg.json", R"({"audit_checkpoint_every": -1})")));
+  EXPECT_NE(std::string(negative.Validate().message()).find("audit_checkpoint_every"),
+            std::string::npos);
+  // A configured key file that is missing stops the start-up, naming it.
+  server::ServerConfig missing = OnTestRegistry();
+  missing.data_dir = dir + "/other";
+  missing.http_address = "127.0.0.1:0";
+  missing.audit_key_file = dir + "/no-such.key";
+  auto created = server::Server::Create(missing);
+  ASSERT_FALSE(created.ok());
+  EXPECT_NE(std::string(created.status().message()).find("no-such.key"), std::string::npos);
+}
+
+TEST_F(AuditApiTest, ReplicasWithOneKeyFileShareOneChainAndVerifyEachOther) {
+  if (!kOnPostgres) GTEST_SKIP() << "two servers share a registry only on PostgreSQL";
+  const std::string key = s_.data_dir() + "/shared.key";
+  std::ofstream(key) << std::string(64, 'c') << "\n";
+  server::ServerConfig config = OnTestRegistry();
+  config.audit_key_file = key;
+  config.audit_checkpoint_every = 1;  // every entry signed, by whichever server appended it
+  TestServer a(config);
+  TestServer b(config);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(a.Call("POST", "/api/v1/models", {{"name", absl::StrCat("a", i)}}).status, 201);
+    ASSERT_EQ(b.Call("POST", "/api/v1/models", {{"name", absl::StrCat("b", i)}}, a.admin()).status,
+              201);
+  }
+  // The admin token is created once per registry: the first server printed it.
+  for (TestServer* s : {&a, &b}) {
+    json v = s->Call("GET", "/api/v1/audit/verify", nullptr, a.admin()).json();
+    EXPECT_TRUE(v["ok"].get<bool>()) << v.dump();
+    EXPECT_EQ(v["entries"], 6);
+    EXPECT_EQ(v["checkpoints"], 6);
+    EXPECT_EQ(v["unprotected_entries"], 0);
+  }
+  // A third replica with its own generated key reads the same chain but not the signatures.
+  server::ServerConfig own = config;
+  own.audit_key_file.clear();
+  TestServer c(own);
+  json v = c.Call("GET", "/api/v1/audit/verify", nullptr, a.admin()).json();
+  EXPECT_FALSE(v["ok"].get<bool>());
+  EXPECT_EQ(v["problems"][0]["kind"], "checkpoint_forged");
+  EXPECT_NE(v["problems"][0]["message"].get<std::string>().find("another audit key"),
+            std::string::npos);
 }
 
 }  // namespace
