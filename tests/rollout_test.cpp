@@ -528,6 +528,7 @@ TEST_F(RolloutTest, AutomaticRollbackAndControlActionsAreInTheAuditLog) {
   EXPECT_EQ(abort[0]["after"]["state"], "aborted");
   ASSERT_EQ(audit("deployment.aborted").size(), 1u);
   EXPECT_EQ(audit("deployment.aborted")[0]["after"]["id"], id2);
+  EXPECT_LT(abort[0]["seq"], audit("deployment.aborted")[0]["seq"]) << "who asked, then the outcome";
   EXPECT_EQ(audit("deployment.create").size(), 3u);
   EXPECT_TRUE(s_.Call("GET", "/api/v1/audit/verify").json()["ok"].get<bool>());
 }

@@ -346,14 +346,16 @@ HttpResponse InferenceApi::RepositoryLoad(HttpRequest& req) {
   dr.model = req.Param("model");
   dr.requested_by = req.principal;
   dr.alias = "production";
+  dr.on_applied = [&](const domain::Deployment& d) {
+    RecordChange(options_.audit, req, "deployment.create", "endpoint/" + d.endpoint, nullptr,
+                 DeploymentSummary(d));
+  };
   auto d = deployments_->Create(dr);
   if (!d.ok() && absl::IsNotFound(d.status())) {
     dr.alias.clear();
     d = deployments_->Create(dr);
   }
   if (!d.ok()) return V2(d.status());
-  RecordChange(options_.audit, req, "deployment.create", "endpoint/" + d->endpoint, nullptr,
-               DeploymentSummary(*d));
   while (true) {
     auto cur = deployments_->Get(d->id);
     if (!cur.ok()) return V2(cur.status());
@@ -437,6 +439,11 @@ HttpResponse InferenceApi::CreateDeployment(HttpRequest& req) {
     }
     *dest = j[key].get<std::string>();
   }
+  // Recorded before the load starts, so the request's entry precedes its outcome's.
+  dr.on_applied = [&](const domain::Deployment& d) {
+    RecordChange(options_.audit, req, "deployment.create", "endpoint/" + d.endpoint, nullptr,
+                 DeploymentSummary(d));
+  };
   auto d = deployments_->Create(dr);
   if (!d.ok()) {
     if (absl::IsAlreadyExists(d.status())) {
@@ -444,8 +451,6 @@ HttpResponse InferenceApi::CreateDeployment(HttpRequest& req) {
     }
     return DeploymentError(d.status());
   }
-  RecordChange(options_.audit, req, "deployment.create", "endpoint/" + d->endpoint, nullptr,
-               DeploymentSummary(*d));
   HttpResponse r = HttpResponse::Json(202, domain::ToJson(*d));
   r.headers.emplace_back("Location", "/api/v1/deployments/" + d->id);
   return r;
@@ -475,17 +480,26 @@ HttpResponse InferenceApi::ControlDeployment(HttpRequest& req) {
     auto old = deployments_->Get(id);
     if (old.ok()) before = DeploymentSummary(*old);
   }
+  // Recorded once the action is applied and before the outcome it causes (an abort ends the
+  // rollout at once), so the audit log reads "who asked" before "how it ended". A retry is a new
+  // deployment: `after` names it, `before` is the rollout it retries.
+  serving::DeploymentCallback record = [&](const domain::Deployment& d) {
+    json after = DeploymentSummary(d);
+    if (body.contains("full")) after["full"] = body["full"];
+    RecordChange(options_.audit, req, "deployment." + action, "endpoint/" + d.endpoint, before,
+                 after);
+  };
   absl::StatusOr<domain::Deployment> d;
   if (action == "promote") {
-    d = deployments_->Promote(id, body.value("full", false), req.principal);
+    d = deployments_->Promote(id, body.value("full", false), req.principal, record);
   } else if (action == "pause") {
-    d = deployments_->Pause(id, req.principal);
+    d = deployments_->Pause(id, req.principal, record);
   } else if (action == "resume") {
-    d = deployments_->Resume(id, req.principal);
+    d = deployments_->Resume(id, req.principal, record);
   } else if (action == "abort") {
-    d = deployments_->Abort(id, req.principal);
+    d = deployments_->Abort(id, req.principal, record);
   } else if (action == "retry") {
-    d = deployments_->Retry(id, req.principal);
+    d = deployments_->Retry(id, req.principal, record);
   } else {
     return DeploymentError(absl::NotFoundError(absl::StrCat(
         "unknown action '", action, "' (promote, pause, resume, abort, retry)")));
@@ -496,11 +510,6 @@ HttpResponse InferenceApi::ControlDeployment(HttpRequest& req) {
     }
     return DeploymentError(d.status());
   }
-  // A retry is a new deployment: the entry names it; `before` is the rollout it retries.
-  json after = DeploymentSummary(*d);
-  if (body.contains("full")) after["full"] = body["full"];
-  RecordChange(options_.audit, req, "deployment." + action, "endpoint/" + d->endpoint, before,
-               after);
   return HttpResponse::Json(action == "retry" ? 202 : 200, domain::ToJson(*d));
 }
 

@@ -23,6 +23,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <thread>
 #include <set>
 #include <string>
@@ -39,6 +40,12 @@
 
 namespace hotswap::serving {
 
+// Called by a method that changes a deployment once the change is recorded and before any outcome
+// it causes reaches the outcome listener (SetOutcomeListener), on the caller's thread with no lock
+// of the service held. The server appends the request's audit entry here, so "who asked" always
+// precedes "how it ended" in the audit log.
+using DeploymentCallback = std::function<void(const domain::Deployment&)>;
+
 struct DeployRequest {
   std::string model;
   int64_t version = 0;       // 0 = resolve `alias`, else the latest version
@@ -47,6 +54,7 @@ struct DeployRequest {
   std::string strategy = "direct";
   std::string requested_by;  // token name
   domain::Json options = domain::Json::object();  // strategy options (serving/rollout.h)
+  DeploymentCallback on_applied;                  // optional, see DeploymentCallback
 };
 
 class DeploymentService {
@@ -71,14 +79,20 @@ class DeploymentService {
   // Rollout control. FailedPrecondition when the deployment is not a rollout in a state that
   // allows the action; NotFound for an unknown id.
   // promote: the next step now (skipping the rest of this one), or `full` = promote at once.
+  // `on_applied` (optional) runs when the action succeeded, see DeploymentCallback.
   absl::StatusOr<domain::Deployment> Promote(const std::string& id, bool full,
-                                             const std::string& by);
-  absl::StatusOr<domain::Deployment> Pause(const std::string& id, const std::string& by);
-  absl::StatusOr<domain::Deployment> Resume(const std::string& id, const std::string& by);
+                                             const std::string& by,
+                                             const DeploymentCallback& on_applied = nullptr);
+  absl::StatusOr<domain::Deployment> Pause(const std::string& id, const std::string& by,
+                                           const DeploymentCallback& on_applied = nullptr);
+  absl::StatusOr<domain::Deployment> Resume(const std::string& id, const std::string& by,
+                                            const DeploymentCallback& on_applied = nullptr);
   // Rolls back (candidate dropped, state `aborted`).
-  absl::StatusOr<domain::Deployment> Abort(const std::string& id, const std::string& by);
+  absl::StatusOr<domain::Deployment> Abort(const std::string& id, const std::string& by,
+                                           const DeploymentCallback& on_applied = nullptr);
   // A new rollout with the same model, version, strategy and options as an ended one.
-  absl::StatusOr<domain::Deployment> Retry(const std::string& id, const std::string& by);
+  absl::StatusOr<domain::Deployment> Retry(const std::string& id, const std::string& by,
+                                           const DeploymentCallback& on_applied = nullptr);
 
   // Called once for every deployment that ends, with its final record: a direct deploy when its
   // load finishes (`succeeded`, `failed`), a rollout when it ends (`succeeded`, `rolled_back`,
@@ -104,7 +118,8 @@ class DeploymentService {
                                                    const std::string& requested_by,
                                                    const std::string& model_name, int64_t version,
                                                    const std::string& endpoint,
-                                                   const std::string& retry_of = "");
+                                                   const std::string& retry_of = "",
+                                                   const DeploymentCallback& on_applied = nullptr);
   void OnCandidateLoaded(const std::string& id, const std::string& endpoint,
                          const absl::StatusOr<LoadReport>& r);
   void EnterStep(ActiveRollout& a, size_t step, const std::string& why)
@@ -121,7 +136,8 @@ class DeploymentService {
   void TickShadow(ActiveRollout& a, int64_t elapsed) ABSL_EXCLUSIVE_LOCKS_REQUIRED(rollout_mu_);
   void ResumeRollouts();
   absl::StatusOr<domain::Deployment> WithRollout(
-      const std::string& id, const std::function<absl::Status(ActiveRollout&)>& action);
+      const std::string& id, const std::function<absl::Status(ActiveRollout&)>& action,
+      const DeploymentCallback& on_applied);
 
   void Finish(domain::Deployment d, const absl::StatusOr<LoadReport>& result);
   void OnCandidateLoadedLocked(const std::string& id, const std::string& endpoint,
