@@ -654,20 +654,25 @@ HttpResponse ManagementApi::UpdateVersion(HttpRequest& req) {
   }
   auto v = ResolveVersion(req);
   if (!v.ok()) return HttpResponse::Error(v.status());
-  const Json before{{"status", std::string(domain::VersionStatusName(v->status))},
-                    {"tags", v->tags}};
+  auto summary = [](const domain::ModelVersion& mv) {
+    return Json{{"status", std::string(domain::VersionStatusName(mv.status))}, {"tags", mv.tags}};
+  };
+  const Json before = summary(*v);
+  const std::string target = VersionTarget(v->model_name, v->version);
   if (status) {
     v = registry_->SetVersionStatus(v->model_name, v->version, *status);
     if (!v.ok()) return HttpResponse::Error(v.status());
   }
   if (tags) {
-    v = registry_->SetVersionTags(v->model_name, v->version, *tags);
-    if (!v.ok()) return HttpResponse::Error(v.status());
+    auto tagged = registry_->SetVersionTags(v->model_name, v->version, *tags);
+    if (!tagged.ok()) {
+      // The status (two registry calls) did change: that much is recorded.
+      if (status) RecordChange(options_.audit, req, "version.update", target, before, summary(*v));
+      return HttpResponse::Error(tagged.status());
+    }
+    v = std::move(tagged);
   }
-  RecordChange(options_.audit, req, "version.update", VersionTarget(v->model_name, v->version),
-               before,
-               Json{{"status", std::string(domain::VersionStatusName(v->status))},
-                    {"tags", v->tags}});
+  RecordChange(options_.audit, req, "version.update", target, before, summary(*v));
   return HttpResponse::Json(200, domain::ToJson(*v));
 }
 
