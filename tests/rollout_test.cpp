@@ -499,5 +499,39 @@ TEST_F(RolloutTest, IdenticalCandidatesAreNeverRolledBack) {
   }
 }
 
+TEST_F(RolloutTest, AutomaticRollbackAndControlActionsAreInTheAuditLog) {
+  auto audit = [&](const std::string& action) {
+    return s_.Call("GET", "/api/v1/audit?action=" + action).json()["entries"];
+  };
+  // The stable deploy of SetUp: requested by admin, its outcome recorded by the server.
+  ASSERT_EQ(audit("deployment.succeeded").size(), 1u);
+  EXPECT_EQ(audit("deployment.succeeded")[0]["actor"], "system");
+  std::string id = Start("flaky_add_2", kFastCanary);
+  ASSERT_FALSE(id.empty());
+  Traffic(600, 12);
+  ASSERT_TRUE(testing_util::WaitFor([&] { return Ended(Get(id)); }, 10000));
+  // The orchestrator's decision, appended from its thread once the rollout ended.
+  ASSERT_TRUE(testing_util::WaitFor([&] { return audit("deployment.rolled_back").size() == 1; }));
+  json rolled = audit("deployment.rolled_back")[0];
+  EXPECT_EQ(rolled["actor"], "system");
+  EXPECT_EQ(rolled["target"], "endpoint/m");
+  EXPECT_EQ(rolled["after"]["id"], id);
+  EXPECT_NE(rolled["after"]["message"].get<std::string>().find("error rate"), std::string::npos);
+  // A control action: who asked (admin) and what the rollout ended as (system).
+  std::string id2 = Start("add_2", kFastCanary);
+  ASSERT_FALSE(id2.empty());
+  ASSERT_EQ(s_.Call("POST", "/api/v1/deployments/" + id2 + "/abort").status, 200);
+  json abort = audit("deployment.abort");
+  ASSERT_EQ(abort.size(), 1u);
+  EXPECT_EQ(abort[0]["actor"], "admin");
+  EXPECT_EQ(abort[0]["before"]["state"], "progressing");
+  EXPECT_EQ(abort[0]["after"]["state"], "aborted");
+  ASSERT_EQ(audit("deployment.aborted").size(), 1u);
+  EXPECT_EQ(audit("deployment.aborted")[0]["after"]["id"], id2);
+  EXPECT_LT(abort[0]["seq"], audit("deployment.aborted")[0]["seq"]) << "who asked, then the outcome";
+  EXPECT_EQ(audit("deployment.create").size(), 3u);
+  EXPECT_TRUE(s_.Call("GET", "/api/v1/audit/verify").json()["ok"].get<bool>());
+}
+
 }  // namespace
 }  // namespace hotswap

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "absl/strings/numbers.h"
+#include "api/audit_api.h"
 #include "absl/strings/str_cat.h"
 #include "common/clock.h"
 #include "common/log.h"
@@ -60,6 +61,20 @@ json TensorList(const std::vector<domain::TensorSpec>& specs) {
 }
 
 HttpResponse DeploymentError(const absl::Status& s) { return HttpResponse::Error(s); }
+
+// What an audit entry keeps of a deployment.
+json DeploymentSummary(const domain::Deployment& d) {
+  return {{"id", d.id},           {"model", d.model_name}, {"version", d.version},
+          {"strategy", d.strategy}, {"state", d.state}};
+}
+
+// What an endpoint serves, for the audit entry of an undeploy (null when nothing).
+json ServingSummary(const serving::ModelManager& manager, const std::string& endpoint) {
+  auto snap = manager.snapshot();
+  auto it = snap->endpoints.find(endpoint);
+  if (it == snap->endpoints.end()) return nullptr;
+  return {{"model", it->second->primary->model_name}, {"version", it->second->primary->version}};
+}
 
 json EndpointJson(const serving::Endpoint& ep) {
   const serving::ServedVersion& v = *ep.primary;
@@ -342,6 +357,10 @@ HttpResponse InferenceApi::RepositoryLoad(HttpRequest& req) {
   dr.model = req.Param("model");
   dr.requested_by = req.principal;
   dr.alias = "production";
+  dr.on_applied = [&](const domain::Deployment& d) {
+    RecordChange(options_.audit, req, "deployment.create", "endpoint/" + d.endpoint, nullptr,
+                 DeploymentSummary(d));
+  };
   auto d = deployments_->Create(dr);
   if (!d.ok() && absl::IsNotFound(d.status())) {
     dr.alias.clear();
@@ -360,8 +379,11 @@ HttpResponse InferenceApi::RepositoryLoad(HttpRequest& req) {
 }
 
 HttpResponse InferenceApi::RepositoryUnload(HttpRequest& req) {
-  absl::Status s = deployments_->Undeploy(req.Param("model"), req.principal);
+  const std::string& endpoint = req.Param("model");
+  json before = ServingSummary(*manager_, endpoint);
+  absl::Status s = deployments_->Undeploy(endpoint, req.principal);
   if (!s.ok()) return V2(s);
+  RecordChange(options_.audit, req, "deployment.undeploy", "endpoint/" + endpoint, before, nullptr);
   return HttpResponse::Json(200, json::object());
 }
 
@@ -428,6 +450,11 @@ HttpResponse InferenceApi::CreateDeployment(HttpRequest& req) {
     }
     *dest = j[key].get<std::string>();
   }
+  // Recorded before the load starts, so the request's entry precedes its outcome's.
+  dr.on_applied = [&](const domain::Deployment& d) {
+    RecordChange(options_.audit, req, "deployment.create", "endpoint/" + d.endpoint, nullptr,
+                 DeploymentSummary(d));
+  };
   auto d = deployments_->Create(dr);
   if (!d.ok()) {
     if (absl::IsAlreadyExists(d.status())) {
@@ -459,17 +486,31 @@ HttpResponse InferenceApi::ControlDeployment(HttpRequest& req) {
   if (body.contains("full") && !body["full"].is_boolean()) {
     return DeploymentError(absl::InvalidArgumentError("full: expected true or false"));
   }
+  json before = nullptr;
+  if (options_.audit != nullptr) {
+    auto old = deployments_->Get(id);
+    if (old.ok()) before = DeploymentSummary(*old);
+  }
+  // Recorded once the action is applied and before the outcome it causes (an abort ends the
+  // rollout at once), so the audit log reads "who asked" before "how it ended". A retry is a new
+  // deployment: `after` names it, `before` is the rollout it retries.
+  serving::DeploymentCallback record = [&](const domain::Deployment& d) {
+    json after = DeploymentSummary(d);
+    if (body.contains("full")) after["full"] = body["full"];
+    RecordChange(options_.audit, req, "deployment." + action, "endpoint/" + d.endpoint, before,
+                 after);
+  };
   absl::StatusOr<domain::Deployment> d;
   if (action == "promote") {
-    d = deployments_->Promote(id, body.value("full", false), req.principal);
+    d = deployments_->Promote(id, body.value("full", false), req.principal, record);
   } else if (action == "pause") {
-    d = deployments_->Pause(id, req.principal);
+    d = deployments_->Pause(id, req.principal, record);
   } else if (action == "resume") {
-    d = deployments_->Resume(id, req.principal);
+    d = deployments_->Resume(id, req.principal, record);
   } else if (action == "abort") {
-    d = deployments_->Abort(id, req.principal);
+    d = deployments_->Abort(id, req.principal, record);
   } else if (action == "retry") {
-    d = deployments_->Retry(id, req.principal);
+    d = deployments_->Retry(id, req.principal, record);
   } else {
     return DeploymentError(absl::NotFoundError(absl::StrCat(
         "unknown action '", action, "' (promote, pause, resume, abort, retry)")));
@@ -511,8 +552,11 @@ HttpResponse InferenceApi::ListEndpoints(HttpRequest&) {
 }
 
 HttpResponse InferenceApi::DeleteEndpoint(HttpRequest& req) {
-  absl::Status s = deployments_->Undeploy(req.Param("endpoint"), req.principal);
+  const std::string& endpoint = req.Param("endpoint");
+  json before = ServingSummary(*manager_, endpoint);
+  absl::Status s = deployments_->Undeploy(endpoint, req.principal);
   if (!s.ok()) return DeploymentError(s);
+  RecordChange(options_.audit, req, "deployment.undeploy", "endpoint/" + endpoint, before, nullptr);
   return HttpResponse::NoContent();
 }
 

@@ -22,6 +22,7 @@
 #include <string>
 
 #include "api/http/router.h"
+#include "governance/audit_log.h"
 #include "runtime/backend.h"
 #include "monitoring/monitor.h"
 #include "serving/deployment_service.h"
@@ -45,6 +46,9 @@ class InferenceApi {
     // Online monitoring: successful predictions are staged here for feedback joins (nullptr:
     // monitoring off).
     monitoring::Monitor* monitor = nullptr;
+    // Deployment changes made through the API (create, undeploy, rollout control, repository
+    // load/unload) are recorded here after they succeed; nullptr = no audit log.
+    governance::AuditLog* audit = nullptr;
   };
   using ReadinessProbe = std::function<absl::Status()>;
 

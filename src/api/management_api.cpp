@@ -6,6 +6,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "api/audit_api.h"
 #include "api/http/multipart.h"
 #include "common/clock.h"
 #include "common/log.h"
@@ -93,6 +94,22 @@ Json TokenJson(const auth::ApiToken& t) {
               {"revoked", t.revoked}};
 }
 
+std::string ModelTarget(const std::string& name) { return "model/" + name; }
+
+std::string VersionTarget(const std::string& name, int64_t version) {
+  return absl::StrCat("model/", name, "/version/", version);
+}
+
+// What an audit entry keeps of a version: enough to identify it, not its schema.
+Json VersionSummary(const domain::ModelVersion& v) {
+  return Json{{"version", v.version},
+              {"framework", v.framework},
+              {"sha256", v.sha256},
+              {"size_bytes", v.size_bytes},
+              {"status", std::string(domain::VersionStatusName(v.status))},
+              {"tags", v.tags}};
+}
+
 std::string FrameworkList() {
   std::string out;
   for (std::string_view f : domain::kFrameworks) out += (out.empty() ? "" : ", ") + std::string(f);
@@ -124,8 +141,9 @@ class UploadConsumer final : public http::BodyConsumer {
  public:
   UploadConsumer(ManagementApi* api, std::string model, std::string boundary,
                  std::optional<std::string> expected_sha256, std::string principal,
-                 std::unique_ptr<storage::ArtifactWriter> writer)
+                 std::unique_ptr<storage::ArtifactWriter> writer, HttpRequest who)
       : api_(api),
+        who_(std::move(who)),
         model_(std::move(model)),
         expected_sha256_(std::move(expected_sha256)),
         principal_(std::move(principal)),
@@ -149,6 +167,8 @@ class UploadConsumer final : public http::BodyConsumer {
                                      {"version", static_cast<long long>(v->version)},
                                      {"sha256", v->sha256},
                                      {"size_bytes", static_cast<long long>(v->size_bytes)}});
+    RecordChange(api_->options_.audit, who_, "version.register",
+                 VersionTarget(model_, v->version), nullptr, VersionSummary(*v));
     HttpResponse r = HttpResponse::Json(201, domain::ToJson(*v));
     r.headers.emplace_back("Location",
                            absl::StrCat("/api/v1/models/", model_, "/versions/", v->version));
@@ -314,6 +334,7 @@ class UploadConsumer final : public http::BodyConsumer {
   }
 
   ManagementApi* api_;
+  HttpRequest who_;  // actor, role, source and request id for the audit entry
   std::string model_;
   std::optional<std::string> expected_sha256_;
   std::string principal_;
@@ -421,6 +442,8 @@ HttpResponse ManagementApi::CreateModel(HttpRequest& req) {
   auto created = registry_->CreateModel(*model);
   if (!created.ok()) return HttpResponse::Error(created.status());
   log::Info("model created", {{"model", created->name}, {"by", req.principal}});
+  RecordChange(options_.audit, req, "model.create", ModelTarget(created->name), nullptr,
+               domain::ToJson(*created));
   HttpResponse r = HttpResponse::Json(201, ModelWithAliases(*created, {}));
   r.headers.emplace_back("Location", absl::StrCat("/api/v1/models/", created->name));
   return r;
@@ -481,8 +504,15 @@ HttpResponse ManagementApi::UpdateModel(HttpRequest& req) {
     if (!tags.ok()) return HttpResponse::Error(tags.status());
     u.tags = *std::move(tags);
   }
+  Json before = nullptr;
+  if (options_.audit != nullptr) {
+    auto old = registry_->GetModel(req.Param("name"));
+    if (old.ok()) before = domain::ToJson(*old);
+  }
   auto m = registry_->UpdateModel(req.Param("name"), u);
   if (!m.ok()) return HttpResponse::Error(m.status());
+  RecordChange(options_.audit, req, "model.update", ModelTarget(m->name), before,
+               domain::ToJson(*m));
   auto aliases = registry_->ListAliases(m->name);
   if (!aliases.ok()) return HttpResponse::Error(aliases.status());
   return HttpResponse::Json(200, ModelWithAliases(*m, *aliases));
@@ -492,6 +522,11 @@ HttpResponse ManagementApi::DeleteModel(HttpRequest& req) {
   auto force = ParseBool(req, "force");
   if (!force.ok()) return HttpResponse::Error(force.status());
   const std::string& name = req.Param("name");
+  Json before = nullptr;
+  if (options_.audit != nullptr) {
+    auto old = registry_->GetModel(name);
+    if (old.ok()) before = domain::ToJson(*old);
+  }
   auto orphans = registry_->DeleteModel(name, *force);
   if (!orphans.ok()) {
     if (absl::IsFailedPrecondition(orphans.status())) {
@@ -506,6 +541,8 @@ HttpResponse ManagementApi::DeleteModel(HttpRequest& req) {
     if (store_->Delete(digest).ok()) ++removed;
   }
   log::Info("model deleted", {{"model", name}, {"by", req.principal}, {"artifacts_removed", removed}});
+  RecordChange(options_.audit, req, "model.delete", ModelTarget(name), before,
+               Json{{"deleted", true}, {"force", *force}, {"artifacts_removed", removed}});
   return HttpResponse::Json(200, Json{{"deleted", name}, {"artifacts_removed", removed}});
 }
 
@@ -543,8 +580,14 @@ absl::StatusOr<std::unique_ptr<http::BodyConsumer>> ManagementApi::StartUpload(H
   }
   auto writer = store_->NewWriter();
   if (!writer.ok()) return writer.status();
+  HttpRequest who;
+  who.principal = req.principal;
+  who.principal_role = req.principal_role;
+  who.remote_addr = req.remote_addr;
+  who.request_id = req.request_id;
   return std::unique_ptr<http::BodyConsumer>(std::make_unique<UploadConsumer>(
-      this, name, *std::move(boundary), std::move(expected), req.principal, *std::move(writer)));
+      this, name, *std::move(boundary), std::move(expected), req.principal, *std::move(writer),
+      std::move(who)));
 }
 
 HttpResponse ManagementApi::ListVersions(HttpRequest& req) {
@@ -558,6 +601,14 @@ HttpResponse ManagementApi::ListVersions(HttpRequest& req) {
   Json out{{"versions", Json::array()}, {"next_page_token", page->next_page_token}};
   for (const auto& v : page->versions) out["versions"].push_back(domain::ToJson(v));
   return HttpResponse::Json(200, out);
+}
+
+Json ManagementApi::AliasVersion(const std::string& model, const std::string& alias) {
+  if (options_.audit == nullptr) return nullptr;
+  auto aliases = registry_->ListAliases(model);
+  if (!aliases.ok()) return nullptr;
+  auto it = aliases->find(alias);
+  return it == aliases->end() ? Json(nullptr) : Json{{"version", it->second}};
 }
 
 absl::StatusOr<domain::ModelVersion> ManagementApi::ResolveVersion(const HttpRequest& req) {
@@ -603,14 +654,25 @@ HttpResponse ManagementApi::UpdateVersion(HttpRequest& req) {
   }
   auto v = ResolveVersion(req);
   if (!v.ok()) return HttpResponse::Error(v.status());
+  auto summary = [](const domain::ModelVersion& mv) {
+    return Json{{"status", std::string(domain::VersionStatusName(mv.status))}, {"tags", mv.tags}};
+  };
+  const Json before = summary(*v);
+  const std::string target = VersionTarget(v->model_name, v->version);
   if (status) {
     v = registry_->SetVersionStatus(v->model_name, v->version, *status);
     if (!v.ok()) return HttpResponse::Error(v.status());
   }
   if (tags) {
-    v = registry_->SetVersionTags(v->model_name, v->version, *tags);
-    if (!v.ok()) return HttpResponse::Error(v.status());
+    auto tagged = registry_->SetVersionTags(v->model_name, v->version, *tags);
+    if (!tagged.ok()) {
+      // The status (two registry calls) did change: that much is recorded.
+      if (status) RecordChange(options_.audit, req, "version.update", target, before, summary(*v));
+      return HttpResponse::Error(tagged.status());
+    }
+    v = std::move(tagged);
   }
+  RecordChange(options_.audit, req, "version.update", target, before, summary(*v));
   return HttpResponse::Json(200, domain::ToJson(*v));
 }
 
@@ -672,7 +734,10 @@ HttpResponse ManagementApi::SetAlias(HttpRequest& req) {
   const std::string& alias = req.Param("alias");
   if (auto s = ValidateName(alias, "alias"); !s.ok()) return HttpResponse::Error(s);
   int64_t version = (*j)["version"].get<int64_t>();
+  Json before = AliasVersion(name, alias);
   if (auto s = registry_->SetAlias(name, alias, version); !s.ok()) return HttpResponse::Error(s);
+  RecordChange(options_.audit, req, "alias.set", absl::StrCat(ModelTarget(name), "/alias/", alias),
+               before, Json{{"version", version}});
   log::Info("alias set", {{"model", name}, {"alias", alias},
                           {"version", static_cast<long long>(version)}, {"by", req.principal}});
   return HttpResponse::Json(200, Json{{"model", name}, {"alias", alias}, {"version", version}});
@@ -682,7 +747,10 @@ HttpResponse ManagementApi::DeleteAlias(HttpRequest& req) {
   const std::string& name = req.Param("name");
   const std::string& alias = req.Param("alias");
   if (auto s = ValidateName(alias, "alias"); !s.ok()) return HttpResponse::Error(s);
+  Json before = AliasVersion(name, alias);
   if (auto s = registry_->DeleteAlias(name, alias); !s.ok()) return HttpResponse::Error(s);
+  RecordChange(options_.audit, req, "alias.delete",
+               absl::StrCat(ModelTarget(name), "/alias/", alias), before, nullptr);
   log::Info("alias deleted", {{"model", name}, {"alias", alias}, {"by", req.principal}});
   return HttpResponse::NoContent();
 }
@@ -709,6 +777,8 @@ HttpResponse ManagementApi::CreateToken(HttpRequest& req) {
   log::Info("token created", {{"token_name", created->first.name},
                               {"role", std::string(auth::RoleName(*role))}, {"by", req.principal}});
   Json out = TokenJson(created->first);
+  // Never the secret (nor its hash) in the audit log.
+  RecordChange(options_.audit, req, "token.create", "token/" + created->first.name, nullptr, out);
   out["token"] = created->second;
   return HttpResponse::Json(201, out);
 }
@@ -724,6 +794,8 @@ HttpResponse ManagementApi::ListTokens(HttpRequest&) {
 HttpResponse ManagementApi::RevokeToken(HttpRequest& req) {
   const std::string& name = req.Param("name");
   if (auto s = authenticator_->RevokeToken(name); !s.ok()) return HttpResponse::Error(s);
+  RecordChange(options_.audit, req, "token.revoke", "token/" + name, Json{{"revoked", false}},
+               Json{{"revoked", true}});
   log::Info("token revoked", {{"token_name", name}, {"by", req.principal}});
   return HttpResponse::NoContent();
 }

@@ -4,6 +4,10 @@
 // `{"error": {"code": "...", "message": "..."}}` with the mapped status code, and a refused
 // request changes nothing.
 //
+// Every successful change (model create/update/delete, version register/update, alias set/delete,
+// token create/revoke) is recorded in the audit log after it is made; a refused request records
+// nothing.
+//
 // Thread-safe once registered (handlers only call thread-safe components).
 //
 // Upload (`POST /api/v1/models/{name}/versions`, multipart/form-data with a `metadata` JSON part
@@ -22,6 +26,7 @@
 #include "api/http/http_server.h"
 #include "api/http/router.h"
 #include "auth/authenticator.h"
+#include "governance/audit_log.h"
 #include "registry/model_registry.h"
 #include "storage/artifact_store.h"
 
@@ -32,6 +37,8 @@ class ManagementApi {
   struct Options {
     int64_t max_artifact_bytes = 8LL << 30;   // per uploaded artifact
     int64_t max_metadata_bytes = 1 << 20;     // the `metadata` part
+    // Every successful change appends an entry here (api/audit_api.h); nullptr = no audit log.
+    governance::AuditLog* audit = nullptr;
   };
   // Readiness: returns OK when the server can serve (set by the wiring code).
   using ReadinessProbe = std::function<absl::Status()>;
@@ -67,6 +74,8 @@ class ManagementApi {
   http::HttpResponse ListTokens(http::HttpRequest& req);
   http::HttpResponse RevokeToken(http::HttpRequest& req);
 
+  // {"version": N} for the alias, or null (also when there is no audit log: only it needs this).
+  domain::Json AliasVersion(const std::string& model, const std::string& alias);
   // Resolves "{version}" (a number or an alias name) of model "{name}".
   absl::StatusOr<domain::ModelVersion> ResolveVersion(const http::HttpRequest& req);
 

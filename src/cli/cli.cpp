@@ -24,6 +24,7 @@ using nlohmann::json;
 constexpr int kExitRefused = 1;
 constexpr int kExitUsage = 2;
 constexpr int kExitUnreachable = 3;
+constexpr int kExitAuditBroken = 4;  // `audit verify` found the log tampered with
 
 struct Globals {
   std::string url;
@@ -202,8 +203,8 @@ int Cli::Run(int argc, const char* const* argv) {
                     "s3_multipart_threshold_bytes, s3_part_size_bytes, s3_max_attempts, threads, "
                     "max_body_bytes, "
                     "max_artifact_bytes, log_level, max_inflight_per_endpoint, "
-                    "max_infer_body_bytes, warmup_runs, load_timeout_ms, intra_op_threads); "
-                    "flags override it");
+                    "max_infer_body_bytes, warmup_runs, load_timeout_ms, intra_op_threads, "
+                    "audit_key, audit_key_file, audit_checkpoint_every); flags override it");
   serve->add_option("--registry-url", cfg.registry_url,
                     "PostgreSQL registry, postgresql://user:pass@host:port/db (default: SQLite in "
                     "the data dir)");
@@ -236,6 +237,12 @@ int Cli::Run(int argc, const char* const* argv) {
   serve->add_option("--load-timeout-ms", cfg.load_timeout_ms, "Fetch + load + warm-up time limit")
       ->capture_default_str();
   serve->add_option("--intra-op-threads", cfg.intra_op_threads, "Engine threads per inference run")
+      ->capture_default_str();
+  serve->add_option("--audit-key-file", cfg.audit_key_file,
+                    "Audit checkpoint HMAC key, hex (default: DATA_DIR/audit.key, generated on "
+                    "first start; replicas sharing a registry need the same key)");
+  serve->add_option("--audit-checkpoint-every", cfg.audit_checkpoint_every,
+                    "Sign an audit checkpoint every N entries (0 = only on demand)")
       ->capture_default_str();
   serve->callback([&] {
     server::ServerConfig merged;
@@ -271,6 +278,10 @@ int Cli::Run(int argc, const char* const* argv) {
       merged.load_timeout_ms = cfg.load_timeout_ms;
     if (serve->count("--intra-op-threads") || config_file.empty())
       merged.intra_op_threads = cfg.intra_op_threads;
+    if (serve->count("--audit-key-file") || config_file.empty())
+      merged.audit_key_file = cfg.audit_key_file;
+    if (serve->count("--audit-checkpoint-every") || config_file.empty())
+      merged.audit_checkpoint_every = cfg.audit_checkpoint_every;
     if (auto s = merged.Validate(); !s.ok()) {
       err_ << "error: " << s.message() << "\n";
       rc = kExitUsage;
@@ -940,6 +951,107 @@ int Cli::Run(int argc, const char* const* argv) {
 
   // profile, drift: offline monitoring commands (src/cli/drift_commands.cpp)
   AddDriftCommands(app, out_, err_, g_.json, rc);
+
+  // audit
+  auto* audit = app.add_subcommand(
+      "audit",
+      "Read and verify the tamper-evident audit log (admin). `audit verify` exits with 4 when the "
+      "log was tampered with");
+  audit->require_subcommand(1);
+  struct AuditFilters {
+    std::string actor, target, action, since, until;
+  } af;
+  int au_limit = 100;
+  int64_t au_after = 0;
+  std::string au_out;
+  auto add_filters = [&](CLI::App* sub) {
+    sub->add_option("--actor", af.actor, "Only entries by this token name (or 'system')");
+    sub->add_option("--target", af.target,
+                    "Only this target and what is below it, e.g. model/iris, endpoint/iris");
+    sub->add_option("--action", af.action, "Only this action or family, e.g. model.create, deployment");
+    sub->add_option("--since", af.since, "From this time on (RFC 3339, or epoch milliseconds)");
+    sub->add_option("--until", af.until, "Before this time (RFC 3339, or epoch milliseconds)");
+  };
+  auto filter_query = [&]() {
+    std::vector<std::string> parts;
+    for (auto [key, value] : {std::pair{"actor", &af.actor}, std::pair{"target", &af.target},
+                              std::pair{"action", &af.action}, std::pair{"since", &af.since},
+                              std::pair{"until", &af.until}}) {
+      if (!value->empty()) parts.push_back(std::string(key) + "=" + UrlEncode(*value));
+    }
+    return parts;
+  };
+  auto* au_list = audit->add_subcommand("list", "List audit entries, oldest first");
+  add_filters(au_list);
+  au_list->add_option("--limit", au_limit, "At most this many entries (1-1000)")->capture_default_str();
+  au_list->add_option("--after-seq", au_after, "Only entries after this seq (paging)");
+  au_list->callback([&] {
+    std::vector<std::string> parts = filter_query();
+    parts.push_back("limit=" + std::to_string(au_limit));
+    if (au_after > 0) parts.push_back("after_seq=" + std::to_string(au_after));
+    auto r = Client().Call("GET", "/api/v1/audit?" + absl::StrJoin(parts, "&"));
+    if (!r.ok()) { rc = Fail(r.status()); return; }
+    json j = r->Json();
+    rc = PrintJsonOr(j, [&] {
+      std::vector<std::vector<std::string>> rows;
+      for (const auto& e : j["entries"])
+        rows.push_back({std::to_string(e.value("seq", 0)), e.value("time", ""),
+                        e.value("actor", "") + " (" + e.value("role", "") + ")",
+                        e.value("action", ""), e.value("target", ""), e.value("request_id", "")});
+      PrintTable(out_, {"SEQ", "TIME", "ACTOR", "ACTION", "TARGET", "REQUEST"}, rows);
+      if (!j["next_after_seq"].is_null())
+        out_ << "more: --after-seq " << j["next_after_seq"].dump() << "\n";
+    });
+  });
+  auto* au_export = audit->add_subcommand("export", "Export audit entries as JSON Lines");
+  add_filters(au_export);
+  au_export->add_option("-o,--output", au_out, "Write to this file (default: standard output)");
+  au_export->callback([&] {
+    std::vector<std::string> parts = filter_query();
+    std::string path = "/api/v1/audit/export" + (parts.empty() ? "" : "?" + absl::StrJoin(parts, "&"));
+    if (!au_out.empty()) {
+      auto r = Client().Download(path, au_out, nullptr);
+      if (!r.ok()) { rc = Fail(r.status()); return; }
+      rc = PrintJsonOr(json{{"exported", au_out}}, [&] { out_ << "exported to " << au_out << "\n"; });
+      return;
+    }
+    auto r = Client().Call("GET", path);
+    if (!r.ok()) { rc = Fail(r.status()); return; }
+    out_ << r->body;
+    rc = 0;
+  });
+  auto* au_verify = audit->add_subcommand(
+      "verify", "Recompute the hash chain and check the signed checkpoints; exit 4 when broken");
+  au_verify->callback([&] {
+    auto r = Client().Call("GET", "/api/v1/audit/verify");
+    if (!r.ok()) { rc = Fail(r.status()); return; }
+    json j = r->Json();
+    bool ok = j.value("ok", false);
+    PrintJsonOr(j, [&] {
+      if (ok) {
+        out_ << "audit log verified: " << j.value("entries", 0) << " entries, head seq "
+             << j.value("head_seq", 0) << ", last signed checkpoint at seq "
+             << j.value("last_checkpoint_seq", 0) << " (" << j.value("unprotected_entries", 0)
+             << " entries after it are not covered by a checkpoint yet)\n";
+        return;
+      }
+      out_ << "audit log BROKEN: first bad entry is seq " << j["first_bad_seq"].dump() << "\n";
+      for (const auto& p : j["problems"])
+        out_ << "  " << p.value("kind", "") << ": " << p.value("message", "") << "\n";
+    });
+    rc = ok ? 0 : kExitAuditBroken;
+  });
+  auto* au_checkpoint = audit->add_subcommand(
+      "checkpoint", "Sign a checkpoint of the log's current head now");
+  au_checkpoint->callback([&] {
+    auto r = Client().Call("POST", "/api/v1/audit/checkpoints");
+    if (!r.ok()) { rc = Fail(r.status()); return; }
+    json j = r->Json();
+    rc = PrintJsonOr(j, [&] {
+      out_ << "checkpoint signed at seq " << j.value("seq", 0) << " (hash " << j.value("hash", "")
+           << ", key " << j.value("key_id", "") << ")\n";
+    });
+  });
 
   try {
     app.parse(argc, argv);

@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "api/dataset_api.h"
 #include "api/explain_api.h"
+#include "api/audit_api.h"
 #include "api/http/http_server.h"
 #include "api/inference_api.h"
 #include "api/management_api.h"
@@ -26,13 +27,16 @@
 #include "auth/authenticator.h"
 #include "common/log.h"
 #include "common/status.h"
+#include "governance/audit_log.h"
 #include "governance/version_datasets.h"
 #include "nlohmann/json.hpp"
 #include "registry/postgres/pg_database.h"
+#include "registry/postgres/postgres_audit_store.h"
 #include "registry/postgres/postgres_dataset_store.h"
 #include "registry/postgres/postgres_deployment_store.h"
 #include "registry/postgres/postgres_registry.h"
 #include "registry/postgres/postgres_token_store.h"
+#include "registry/sqlite_audit_store.h"
 #include "registry/sqlite_database.h"
 #include "registry/sqlite_dataset_store.h"
 #include "registry/sqlite_deployment_store.h"
@@ -162,6 +166,12 @@ absl::Status ServerConfig::MergeFile(const std::string& path) {
     } else if (key == "alert_webhook_url") {
       if (!value.is_string()) return bad("a string");
       alert_webhook_url = value.get<std::string>();
+    } else if (key == "audit_key" || key == "audit_key_file") {
+      if (!value.is_string()) return bad("a string");
+      (key == "audit_key" ? audit_key : audit_key_file) = value.get<std::string>();
+    } else if (key == "audit_checkpoint_every") {
+      if (!value.is_number_integer()) return bad("an integer");
+      audit_checkpoint_every = value.get<int64_t>();
     } else {
       return absl::InvalidArgumentError(absl::StrCat(
           "config file '", path, "': unknown key '", key,
@@ -171,7 +181,8 @@ absl::Status ServerConfig::MergeFile(const std::string& path) {
           "s3_part_size_bytes, s3_max_attempts, threads, max_body_bytes, "
           "max_artifact_bytes, log_level, max_inflight_per_endpoint, max_infer_body_bytes, warmup_runs, "
           "load_timeout_ms, intra_op_threads, monitoring, prediction_ttl_s, "
-          "prediction_store_capacity, monitor_tick_ms, alert_webhook_url)"));
+          "prediction_store_capacity, monitor_tick_ms, alert_webhook_url, audit_key, "
+          "audit_key_file, audit_checkpoint_every)"));
     }
   }
   return absl::OkStatus();
@@ -246,6 +257,9 @@ absl::Status ServerConfig::Validate() const {
   if (intra_op_threads < 1 || intra_op_threads > 64) {
     return absl::InvalidArgumentError("intra_op_threads must be from 1 to 64");
   }
+  if (audit_checkpoint_every < 0) {
+    return absl::InvalidArgumentError("audit_checkpoint_every must be >= 0 (0 = only on demand)");
+  }
   log::Level level;
   if (!log::ParseLevel(log_level, &level)) {
     return absl::InvalidArgumentError(
@@ -266,6 +280,9 @@ struct Server::Components {
   std::unique_ptr<governance::VersionDatasets> datasets;
   std::unique_ptr<api::DatasetApi> dataset_api;
   std::unique_ptr<api::ExplainApi> explain_api;
+  std::unique_ptr<registry::AuditStore> audit_store;
+  std::unique_ptr<governance::AuditLog> audit;
+  std::unique_ptr<api::AuditApi> audit_api;
   runtime::BackendRegistry backends;
   serving::MetricsRegistry metrics;
   std::unique_ptr<serving::ModelManager> manager;
@@ -311,6 +328,7 @@ absl::Status OpenRegistry(const ServerConfig& config, Clock* clock, Server::Comp
     HS_ASSIGN_OR_RETURN(c->tokens, registry::PostgresTokenStore::Create(pg, clock));
     c->deployment_store = std::make_unique<registry::PostgresDeploymentStore>(pg);
     c->dataset_store = std::make_unique<registry::PostgresDatasetStore>(pg);
+    HS_ASSIGN_OR_RETURN(c->audit_store, registry::PostgresAuditStore::Create(pg, clock));
     c->database = std::move(pg);
     log::Info("registry: PostgreSQL");
     return absl::OkStatus();
@@ -320,6 +338,7 @@ absl::Status OpenRegistry(const ServerConfig& config, Clock* clock, Server::Comp
   HS_ASSIGN_OR_RETURN(c->tokens, registry::SqliteTokenStore::Create(db, clock));
   c->deployment_store = std::make_unique<registry::SqliteDeploymentStore>(db);
   c->dataset_store = std::make_unique<registry::SqliteDatasetStore>(db);
+  HS_ASSIGN_OR_RETURN(c->audit_store, registry::SqliteAuditStore::Create(db, clock));
   c->database = std::move(db);
   return absl::OkStatus();
 }
@@ -391,6 +410,24 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const ServerConfig& confi
   auto c = std::make_unique<Components>();
   HS_RETURN_IF_ERROR(OpenRegistry(config, clock, c.get()));
   HS_RETURN_IF_ERROR(OpenArtifactStore(config, c.get()));
+  bool key_generated = false;
+  HS_ASSIGN_OR_RETURN(std::string audit_key,
+                      governance::LoadOrCreateAuditKey(config.audit_key, config.audit_key_file,
+                                                       config.data_dir + "/audit.key",
+                                                       &key_generated));
+  c->audit = std::make_unique<governance::AuditLog>(
+      governance::AuditLog::Options{.checkpoint_every = config.audit_checkpoint_every},
+      c->audit_store.get(), std::move(audit_key), clock);
+  if (key_generated) {
+    log::Info("first start: audit key created (replicas sharing this registry need the same key)",
+              {{"path", config.data_dir + "/audit.key"}, {"key_id", c->audit->key_id()}});
+  }
+  if (!config.registry_url.empty() && config.audit_key.empty() && config.audit_key_file.empty()) {
+    log::Warn("the audit key is this server's own (DATA_DIR/audit.key) but the registry is shared: "
+              "give every replica the same --audit-key-file, or checkpoints one signs fail "
+              "verification on another",
+              {{"key_id", c->audit->key_id()}});
+  }
   c->authenticator = std::make_unique<auth::Authenticator>(c->tokens.get());
   HS_RETURN_IF_ERROR(c->authenticator->Reload());
 
@@ -424,6 +461,16 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const ServerConfig& confi
                                                        &c->backends, &c->metrics, clock);
   c->deployments = std::make_unique<serving::DeploymentService>(
       c->registry.get(), c->deployment_store.get(), c->manager.get(), clock);
+  governance::AuditLog* audit = c->audit.get();
+  c->deployments->SetOutcomeListener([audit](const domain::Deployment& d) {
+    api::RecordSystemChange(audit, "deployment." + d.state, "endpoint/" + d.endpoint, "", nullptr,
+                            json{{"id", d.id},
+                                 {"model", d.model_name},
+                                 {"version", d.version},
+                                 {"strategy", d.strategy},
+                                 {"state", d.state},
+                                 {"message", d.message}});
+  });
 
   Components* raw = c.get();
   auto readiness = [raw]() -> absl::Status {
@@ -434,9 +481,12 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const ServerConfig& confi
   };
   api::ManagementApi::Options ao;
   ao.max_artifact_bytes = config.max_artifact_bytes;
+  ao.audit = c->audit.get();
   c->api = std::make_unique<api::ManagementApi>(ao, c->registry.get(), c->store.get(),
                                                 c->authenticator.get(), readiness);
   c->api->RegisterRoutes(&c->router);
+  c->audit_api = std::make_unique<api::AuditApi>(c->audit.get());
+  c->audit_api->RegisterRoutes(&c->router);
   api::InferenceApi::Options io;
   io.max_inflight_per_endpoint = config.max_inflight_per_endpoint;
   io.max_infer_body_bytes = config.max_infer_body_bytes;
@@ -452,10 +502,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const ServerConfig& confi
   c->monitor = std::make_unique<monitoring::Monitor>(mon, &c->metrics, clock);
   if (config.monitoring) io.monitor = c->monitor.get();
   monitoring::Monitor* monitor = c->monitor.get();
-  io.extra_metrics = [store, monitor] {
+  io.extra_metrics = [store, monitor, audit] {
     return storage::RenderArtifactStoreMetrics(store->Stats(), store->Kind()) +
-           monitor->RenderPrometheus();
+           monitor->RenderPrometheus() + audit->RenderMetrics();
   };
+  io.audit = audit;
   c->inference = std::make_unique<api::InferenceApi>(io, c->manager.get(), c->deployments.get(),
                                                      &c->metrics, &c->backends, readiness);
   c->inference->RegisterRoutes(&c->router);

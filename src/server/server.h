@@ -4,7 +4,7 @@
 // HTTP server.
 //
 // Start-up order: data dir → database (migrations) → artifact store (temp-file clean-up) →
-// tokens (first start: an admin token is written to DATA_DIR/admin.token, mode 0600) → backends
+// audit key (DATA_DIR/audit.key on first start) → tokens (first start: an admin token is written to DATA_DIR/admin.token, mode 0600) → backends
 // → model manager → routes → listen → restore the endpoints that were serving before (in the
 // background; /readyz and /v2/health/ready answer 503 until it is done). Shutdown is the reverse:
 // stop accepting, drain in-flight requests, stop the loader, close stores.
@@ -61,6 +61,12 @@ struct ServerConfig {
   int64_t prediction_store_capacity = 200'000;    // predictions remembered at most
   int64_t monitor_tick_ms = 5000;                 // window snapshots and alert evaluation
   std::string alert_webhook_url;                  // alert events are POSTed here ("" = none)
+  // Audit log (docs/audit.md). The HMAC key of its checkpoints: `audit_key` (hex, config file
+  // only, never a flag), else the file `audit_key_file` (hex), else DATA_DIR/audit.key, generated
+  // on first start (32 random bytes, mode 0600). Replicas sharing a database need the same key.
+  std::string audit_key;
+  std::string audit_key_file;
+  int64_t audit_checkpoint_every = 100;           // a signed checkpoint every N entries; 0 = on demand
 
   // Reads a JSON config file whose keys are the field names above; unknown keys are an error.
   // Values not in the file keep the values already in *this.

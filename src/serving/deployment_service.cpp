@@ -77,7 +77,7 @@ absl::StatusOr<domain::Deployment> DeploymentService::Create(const DeployRequest
   }
   if (spec) {
     return CreateRollout(*std::move(spec), request.requested_by, model.name, version.version,
-                         endpoint);
+                         endpoint, "", request.on_applied);
   }
   {
     absl::MutexLock lock(&mu_);
@@ -105,6 +105,7 @@ absl::StatusOr<domain::Deployment> DeploymentService::Create(const DeployRequest
                                    {"model", d.model_name},
                                    {"version", static_cast<long long>(d.version)},
                                    {"by", request.requested_by}});
+  if (request.on_applied) request.on_applied(d);
   loads_in_flight_.fetch_add(1);
   manager_->DeployAsync(endpoint, d.model_name, d.version,
                         [this, d](const absl::StatusOr<LoadReport>& r) {
@@ -141,6 +142,17 @@ void DeploymentService::Finish(domain::Deployment d, const absl::StatusOr<LoadRe
   }
   log::Info("deployment finished", {{"deployment", d.id}, {"state", d.state},
                                     {"message", d.message}});
+  if (outcome_listener_) outcome_listener_(d);
+}
+
+void DeploymentService::FlushOutcomes() {
+  std::vector<domain::Deployment> ended;
+  {
+    absl::MutexLock lock(&rollout_mu_);
+    ended.swap(ended_);
+  }
+  if (!outcome_listener_) return;
+  for (const domain::Deployment& d : ended) outcome_listener_(d);
 }
 
 absl::StatusOr<domain::Deployment> DeploymentService::Get(const std::string& id) {
@@ -249,7 +261,8 @@ DeploymentService::~DeploymentService() { StopOrchestrator(); }
 
 absl::StatusOr<domain::Deployment> DeploymentService::CreateRollout(
     RolloutSpec spec, const std::string& requested_by, const std::string& model_name,
-    int64_t version, const std::string& endpoint, const std::string& retry_of) {
+    int64_t version, const std::string& endpoint, const std::string& retry_of,
+    const DeploymentCallback& on_applied) {
   std::shared_ptr<const Endpoint> ep = manager_->Find(endpoint);
   if (ep == nullptr) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -305,6 +318,7 @@ absl::StatusOr<domain::Deployment> DeploymentService::CreateRollout(
                                 {"strategy", d.strategy}, {"model", model_name},
                                 {"version", static_cast<long long>(version)},
                                 {"by", requested_by}});
+  if (on_applied) on_applied(out);
   loads_in_flight_.fetch_add(1);
   manager_->LoadCandidateAsync(endpoint, model_name, version,
                                [this, id, endpoint](const absl::StatusOr<LoadReport>& r) {
@@ -316,7 +330,15 @@ absl::StatusOr<domain::Deployment> DeploymentService::CreateRollout(
 
 void DeploymentService::OnCandidateLoaded(const std::string& id, const std::string& endpoint,
                                           const absl::StatusOr<LoadReport>& r) {
-  absl::MutexLock lock(&rollout_mu_);
+  {
+    absl::MutexLock lock(&rollout_mu_);
+    OnCandidateLoadedLocked(id, endpoint, r);
+  }
+  FlushOutcomes();
+}
+
+void DeploymentService::OnCandidateLoadedLocked(const std::string& id, const std::string& endpoint,
+                                                const absl::StatusOr<LoadReport>& r) {
   auto it = rollouts_.find(id);
   if (it == rollouts_.end()) {
     // Aborted while loading: the candidate just published (weight 0) must not linger. The
@@ -425,6 +447,7 @@ void DeploymentService::EndRollout(ActiveRollout& a, const std::string& state,
     in_progress_.erase(a.d.endpoint);
   }
   Persist(a);
+  ended_.push_back(a.d);
   log::Info("rollout ended", {{"deployment", a.d.id}, {"endpoint", a.d.endpoint},
                               {"state", state}, {"message", why}});
   std::string id = a.d.id;
@@ -461,6 +484,7 @@ void DeploymentService::Persist(ActiveRollout& a) {
 }
 
 void DeploymentService::Tick() {
+  FlushOutcomesOnExit flush{this};  // after the lock below is released
   int64_t now = clock_->NowMillis();
   absl::MutexLock lock(&rollout_mu_);
   std::vector<std::string> ids;
@@ -656,20 +680,32 @@ void DeploymentService::TickShadow(ActiveRollout& a, int64_t elapsed) {
 }
 
 absl::StatusOr<domain::Deployment> DeploymentService::WithRollout(
-    const std::string& id, const std::function<absl::Status(ActiveRollout&)>& action) {
+    const std::string& id, const std::function<absl::Status(ActiveRollout&)>& action,
+    const DeploymentCallback& on_applied) {
+  // Order on the way out: the lock is released, `on_applied` runs, then the outcomes the action
+  // caused go to the outcome listener.
+  FlushOutcomesOnExit flush{this};
   bool ended_by_action = false;
+  std::optional<domain::Deployment> applied;
   {
     absl::MutexLock lock(&rollout_mu_);
     auto it = rollouts_.find(id);
     if (it != rollouts_.end()) {
       HS_RETURN_IF_ERROR(action(*it->second));
       auto after = rollouts_.find(id);
-      if (after != rollouts_.end()) return after->second->d;
-      ended_by_action = true;
+      if (after != rollouts_.end()) applied = after->second->d;
+      ended_by_action = !applied.has_value();
     }
   }
+  if (applied) {
+    if (on_applied) on_applied(*applied);
+    return *applied;
+  }
   HS_ASSIGN_OR_RETURN(domain::Deployment d, store_->Get(id));
-  if (ended_by_action) return d;
+  if (ended_by_action) {
+    if (on_applied) on_applied(d);
+    return d;
+  }
   if (d.strategy == "direct") {
     return absl::FailedPreconditionError(
         absl::StrCat("deployment ", id, " uses the direct strategy: there is no rollout to control"));
@@ -682,7 +718,8 @@ absl::StatusOr<domain::Deployment> DeploymentService::WithRollout(
 }
 
 absl::StatusOr<domain::Deployment> DeploymentService::Promote(const std::string& id, bool full,
-                                                              const std::string& by) {
+                                                              const std::string& by,
+                                                              const DeploymentCallback& on_applied) {
   return WithRollout(id, [&](ActiveRollout& a) -> absl::Status {
     rollout_mu_.AssertHeld();  // WithRollout runs the action under it
     if (!a.loaded) {
@@ -698,11 +735,12 @@ absl::StatusOr<domain::Deployment> DeploymentService::Promote(const std::string&
       Advance(a);
     }
     return absl::OkStatus();
-  });
+  }, on_applied);
 }
 
 absl::StatusOr<domain::Deployment> DeploymentService::Pause(const std::string& id,
-                                                            const std::string& by) {
+                                                            const std::string& by,
+                                                           const DeploymentCallback& on_applied) {
   return WithRollout(id, [&](ActiveRollout& a) -> absl::Status {
     rollout_mu_.AssertHeld();
     if (a.d.state == "paused") return absl::OkStatus();
@@ -712,11 +750,12 @@ absl::StatusOr<domain::Deployment> DeploymentService::Pause(const std::string& i
     Record(a, "pause", nullptr, a.d.message);
     Persist(a);
     return absl::OkStatus();
-  });
+  }, on_applied);
 }
 
 absl::StatusOr<domain::Deployment> DeploymentService::Resume(const std::string& id,
-                                                             const std::string& by) {
+                                                             const std::string& by,
+                                                           const DeploymentCallback& on_applied) {
   return WithRollout(id, [&](ActiveRollout& a) -> absl::Status {
     rollout_mu_.AssertHeld();
     if (a.d.state != "paused") {
@@ -726,21 +765,23 @@ absl::StatusOr<domain::Deployment> DeploymentService::Resume(const std::string& 
     a.d.state = "progressing";
     EnterStep(a, a.step, absl::StrCat("resumed by ", by, "; the step's window starts again"));
     return absl::OkStatus();
-  });
+  }, on_applied);
 }
 
 absl::StatusOr<domain::Deployment> DeploymentService::Abort(const std::string& id,
-                                                            const std::string& by) {
+                                                            const std::string& by,
+                                                           const DeploymentCallback& on_applied) {
   return WithRollout(id, [&](ActiveRollout& a) -> absl::Status {
     rollout_mu_.AssertHeld();
     EndRollout(a, "aborted", absl::StrCat("aborted by ", by, "; all traffic back on version ",
                                           a.d.previous_version.value_or(0)));
     return absl::OkStatus();
-  });
+  }, on_applied);
 }
 
 absl::StatusOr<domain::Deployment> DeploymentService::Retry(const std::string& id,
-                                                            const std::string& by) {
+                                                            const std::string& by,
+                                                            const DeploymentCallback& on_applied) {
   HS_ASSIGN_OR_RETURN(domain::Deployment d, store_->Get(id));
   if (d.strategy == "direct") {
     return absl::FailedPreconditionError("retry applies to rollouts; deploy again instead");
@@ -753,7 +794,7 @@ absl::StatusOr<domain::Deployment> DeploymentService::Retry(const std::string& i
   HS_ASSIGN_OR_RETURN(RolloutSpec spec, RolloutSpecFromJson(d.rollout.value("spec", domain::Json())));
   // The model and version must still exist.
   HS_RETURN_IF_ERROR(registry_->GetVersion(d.model_name, d.version).status());
-  return CreateRollout(std::move(spec), by, d.model_name, d.version, d.endpoint, id);
+  return CreateRollout(std::move(spec), by, d.model_name, d.version, d.endpoint, id, on_applied);
 }
 
 void DeploymentService::ResumeRollouts() {
@@ -781,6 +822,7 @@ void DeploymentService::ResumeRollouts() {
                                        : "cannot resume after restart: another rollout holds the endpoint";
       failed.updated_at_ms = clock_->NowMillis();
       (void)store_->Update(failed);
+      if (outcome_listener_) outcome_listener_(failed);
       continue;
     }
     auto a = std::make_unique<ActiveRollout>();

@@ -23,6 +23,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <thread>
 #include <set>
 #include <string>
@@ -39,6 +40,12 @@
 
 namespace hotswap::serving {
 
+// Called by a method that changes a deployment once the change is recorded and before any outcome
+// it causes reaches the outcome listener (SetOutcomeListener), on the caller's thread with no lock
+// of the service held. The server appends the request's audit entry here, so "who asked" always
+// precedes "how it ended" in the audit log.
+using DeploymentCallback = std::function<void(const domain::Deployment&)>;
+
 struct DeployRequest {
   std::string model;
   int64_t version = 0;       // 0 = resolve `alias`, else the latest version
@@ -47,6 +54,7 @@ struct DeployRequest {
   std::string strategy = "direct";
   std::string requested_by;  // token name
   domain::Json options = domain::Json::object();  // strategy options (serving/rollout.h)
+  DeploymentCallback on_applied;                  // optional, see DeploymentCallback
 };
 
 class DeploymentService {
@@ -71,14 +79,30 @@ class DeploymentService {
   // Rollout control. FailedPrecondition when the deployment is not a rollout in a state that
   // allows the action; NotFound for an unknown id.
   // promote: the next step now (skipping the rest of this one), or `full` = promote at once.
+  // `on_applied` (optional) runs when the action succeeded, see DeploymentCallback.
   absl::StatusOr<domain::Deployment> Promote(const std::string& id, bool full,
-                                             const std::string& by);
-  absl::StatusOr<domain::Deployment> Pause(const std::string& id, const std::string& by);
-  absl::StatusOr<domain::Deployment> Resume(const std::string& id, const std::string& by);
+                                             const std::string& by,
+                                             const DeploymentCallback& on_applied = nullptr);
+  absl::StatusOr<domain::Deployment> Pause(const std::string& id, const std::string& by,
+                                           const DeploymentCallback& on_applied = nullptr);
+  absl::StatusOr<domain::Deployment> Resume(const std::string& id, const std::string& by,
+                                            const DeploymentCallback& on_applied = nullptr);
   // Rolls back (candidate dropped, state `aborted`).
-  absl::StatusOr<domain::Deployment> Abort(const std::string& id, const std::string& by);
+  absl::StatusOr<domain::Deployment> Abort(const std::string& id, const std::string& by,
+                                           const DeploymentCallback& on_applied = nullptr);
   // A new rollout with the same model, version, strategy and options as an ended one.
-  absl::StatusOr<domain::Deployment> Retry(const std::string& id, const std::string& by);
+  absl::StatusOr<domain::Deployment> Retry(const std::string& id, const std::string& by,
+                                           const DeploymentCallback& on_applied = nullptr);
+
+  // Called once for every deployment that ends, with its final record: a direct deploy when its
+  // load finishes (`succeeded`, `failed`), a rollout when it ends (`succeeded`, `rolled_back`,
+  // `aborted`, `failed`, also one that cannot resume after a restart). The server appends an audit
+  // entry from it. Runs on the loader or orchestrator thread (or the caller of a control action)
+  // with no lock of this service held, never on the request path of inference; it may block
+  // briefly and must not call back into the service. Set it before StartOrchestrator() and the
+  // first Create(); not synchronised.
+  using OutcomeListener = std::function<void(const domain::Deployment&)>;
+  void SetOutcomeListener(OutcomeListener listener) { outcome_listener_ = std::move(listener); }
 
   // Advances every active rollout to the clock's now: analysis, next step, promotion, rollback.
   // The orchestrator thread calls it every `tick_ms`; tests call it directly on a fake clock.
@@ -94,7 +118,8 @@ class DeploymentService {
                                                    const std::string& requested_by,
                                                    const std::string& model_name, int64_t version,
                                                    const std::string& endpoint,
-                                                   const std::string& retry_of = "");
+                                                   const std::string& retry_of = "",
+                                                   const DeploymentCallback& on_applied = nullptr);
   void OnCandidateLoaded(const std::string& id, const std::string& endpoint,
                          const absl::StatusOr<LoadReport>& r);
   void EnterStep(ActiveRollout& a, size_t step, const std::string& why)
@@ -111,9 +136,20 @@ class DeploymentService {
   void TickShadow(ActiveRollout& a, int64_t elapsed) ABSL_EXCLUSIVE_LOCKS_REQUIRED(rollout_mu_);
   void ResumeRollouts();
   absl::StatusOr<domain::Deployment> WithRollout(
-      const std::string& id, const std::function<absl::Status(ActiveRollout&)>& action);
+      const std::string& id, const std::function<absl::Status(ActiveRollout&)>& action,
+      const DeploymentCallback& on_applied);
 
   void Finish(domain::Deployment d, const absl::StatusOr<LoadReport>& result);
+  void OnCandidateLoadedLocked(const std::string& id, const std::string& endpoint,
+                               const absl::StatusOr<LoadReport>& r)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(rollout_mu_);
+  // Hands the rollouts that ended (queued by EndRollout under rollout_mu_) to the outcome
+  // listener, with no lock held. Called on the way out of every method that can end a rollout.
+  void FlushOutcomes() ABSL_LOCKS_EXCLUDED(rollout_mu_);
+  struct FlushOutcomesOnExit {
+    DeploymentService* service;
+    ~FlushOutcomesOnExit() { service->FlushOutcomes(); }
+  };
   std::string NewId();
 
   registry::ModelRegistry* registry_;
@@ -126,6 +162,8 @@ class DeploymentService {
 
   absl::Mutex rollout_mu_;  // control plane only; never taken on the request path
   std::map<std::string, std::unique_ptr<ActiveRollout>> rollouts_ ABSL_GUARDED_BY(rollout_mu_);
+  std::vector<domain::Deployment> ended_ ABSL_GUARDED_BY(rollout_mu_);  // for FlushOutcomes
+  OutcomeListener outcome_listener_;
 
   absl::Mutex orchestrator_mu_;
   bool orchestrator_stop_ ABSL_GUARDED_BY(orchestrator_mu_) = false;

@@ -147,13 +147,41 @@ CREATE TABLE version_datasets (
 CREATE INDEX version_datasets_by_sha256 ON version_datasets(sha256);
 )sql";
 
+constexpr std::string_view kCreateAuditTables = R"sql(
+CREATE TABLE audit_log (
+  seq         BIGINT PRIMARY KEY,
+  ts_ms       BIGINT NOT NULL,
+  actor       TEXT COLLATE "C" NOT NULL,
+  role        TEXT   NOT NULL,
+  action      TEXT COLLATE "C" NOT NULL,
+  target      TEXT COLLATE "C" NOT NULL,
+  before_json TEXT   NOT NULL,
+  after_json  TEXT   NOT NULL,
+  source      TEXT   NOT NULL,
+  request_id  TEXT   NOT NULL,
+  prev_hash   TEXT   NOT NULL,
+  hash        TEXT   NOT NULL
+);
+CREATE INDEX audit_log_by_actor ON audit_log(actor, seq);
+CREATE INDEX audit_log_by_target ON audit_log(target, seq);
+CREATE INDEX audit_log_by_ts ON audit_log(ts_ms);
+
+CREATE TABLE audit_checkpoints (
+  seq    BIGINT PRIMARY KEY,
+  hash   TEXT   NOT NULL,
+  ts_ms  BIGINT NOT NULL,
+  key_id TEXT   NOT NULL,
+  hmac   TEXT   NOT NULL
+);
+)sql";
+
 constexpr Migration kPgMigrations[] = {
     {.version = 1, .description = "models, versions, aliases", .sql = kCreateRegistryTables},
     {.version = 2, .description = "api tokens", .sql = kCreateTokenTable},
     {.version = 3, .description = "deployments", .sql = kCreateDeploymentTable},
     {.version = 4, .description = "rollout state of deployments",
      .sql = "ALTER TABLE deployments ADD COLUMN rollout TEXT NOT NULL DEFAULT '{}';"},
-    // Version 5 is another branch's (governance); 6 does not depend on it.
+    {.version = 5, .description = "audit log", .sql = kCreateAuditTables},
     {.version = 6, .description = "version datasets", .sql = kCreateVersionDatasetTable},
 };
 
