@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <functional>
 #include <map>
 #include <sstream>
 
@@ -304,7 +305,7 @@ TEST_F(RolloutTest, BadRolloutRequestsAreRefusedAndChangeNothing) {
       {{{"strategy", "canary"}, {"analysis", {{"colour", 1}}}}, 400, "analysis.colour"},
       {{{"strategy", "canary"}, {"batches", 3}}, 400, "batches"},
       {{{"strategy", "direct"}, {"steps", {{{"weight", 5}}}}}, 400, "direct"},
-      {{{"strategy", "ab-test"}}, 501, "not available"},
+      {{{"strategy", "ab-test"}, {"metric", "clicks"}}, 400, "metric"},
       {{{"strategy", "shadow"}, {"mirror_percent", 0}}, 400, "mirror_percent"},
       {{{"strategy", "shadow"}, {"auto_promote", "yes"}}, 400, "auto_promote"},
       {{{"strategy", "sideways"}}, 400, "strategy"},
@@ -503,8 +504,9 @@ TEST_F(RolloutTest, AutomaticRollbackAndControlActionsAreInTheAuditLog) {
   auto audit = [&](const std::string& action) {
     return s_.Call("GET", "/api/v1/audit?action=" + action).json()["entries"];
   };
-  // The stable deploy of SetUp: requested by admin, its outcome recorded by the server.
-  ASSERT_EQ(audit("deployment.succeeded").size(), 1u);
+  // The stable deploy of SetUp: requested by admin, its outcome recorded by the server (just
+  // after the state turned "succeeded": the outcome listener runs once the state is visible).
+  ASSERT_TRUE(testing_util::WaitFor([&] { return audit("deployment.succeeded").size() == 1u; }, 5000));
   EXPECT_EQ(audit("deployment.succeeded")[0]["actor"], "system");
   std::string id = Start("flaky_add_2", kFastCanary);
   ASSERT_FALSE(id.empty());
@@ -531,6 +533,200 @@ TEST_F(RolloutTest, AutomaticRollbackAndControlActionsAreInTheAuditLog) {
   EXPECT_LT(abort[0]["seq"], audit("deployment.aborted")[0]["seq"]) << "who asked, then the outcome";
   EXPECT_EQ(audit("deployment.create").size(), 3u);
   EXPECT_TRUE(s_.Call("GET", "/api/v1/audit/verify").json()["ok"].get<bool>());
+}
+
+// ---- Quality signals and A/B tests (monitoring feeds the analysis) --------------------------------
+
+// Model "s": sum_4 (y = sum x) stable; candidates neg_sum_4 (same output distribution for inputs
+// symmetric around 0, but wrong) and sum_4_plus_3 (outputs shifted by 3). Inputs are drawn from
+// [-5, 5]; the ground truth is the sum.
+class QualityRolloutTest : public ::testing::Test {
+ protected:
+  QualityRolloutTest() : s_({}, &clock_) {}
+
+  void SetUp() override {
+    ASSERT_EQ(s_.Call("POST", "/api/v1/models", {{"name", "s"}}).status, 201);
+    for (const char* name : {"sum_4", "neg_sum_4", "sum_4_plus_3"}) {
+      HttpResult r = s_.Upload("s", {{"framework", "onnx"}}, Model(name));
+      ASSERT_EQ(r.status, 201) << r.body;
+      versions_[name] = r.json()["version"];
+    }
+    HttpResult twin = s_.Upload("s", {{"framework", "onnx"}}, Model("sum_4"));
+    ASSERT_EQ(twin.status, 201) << twin.body;
+    versions_["sum_4_twin"] = twin.json()["version"];
+    HttpResult d = s_.Call("POST", "/api/v1/deployments", {{"model", "s"}, {"version", versions_["sum_4"]}});
+    ASSERT_EQ(d.status, 202) << d.body;
+    ASSERT_TRUE(testing_util::WaitFor([&] { return Get(d.json()["id"])["state"] == "succeeded"; }));
+  }
+  json Get(const std::string& id) { return s_.Call("GET", "/api/v1/deployments/" + id).json(); }
+  std::string Start(json options) {
+    options["model"] = "s";
+    HttpResult r = s_.Call("POST", "/api/v1/deployments", options);
+    EXPECT_EQ(r.status, 202) << r.body;
+    if (r.status != 202) return "";
+    std::string id = r.json()["id"];
+    EXPECT_TRUE(testing_util::WaitFor([&] { return Get(id)["state"] != "pending"; }));
+    return id;
+  }
+  // `n` requests; with `label`, each answer's ground truth is posted as feedback; `outcome`
+  // (when set) gives the named outcome posted for a request served by a version.
+  std::map<std::string, int> Traffic(int n, bool label,
+                                     std::function<double(const std::string& version, int i)> outcome = nullptr) {
+    std::map<std::string, int> by_version;
+    json items = json::array();
+    for (int i = 0; i < n; ++i, ++seq_) {
+      std::vector<double> x(4);
+      double truth = 0;
+      for (int k = 0; k < 4; ++k) {
+        x[k] = ((seq_ * 7919 + k * 104729) % 1000) / 100.0 - 5.0;  // in [-5, 5)
+        truth += x[k];
+      }
+      std::string id = absl::StrCat("q", seq_);
+      json body = {{"id", id}, {"inputs", {{{"name", "x"}, {"shape", {1, 4}}, {"datatype", "FP32"}, {"data", x}}}}};
+      HttpResult r = Http("POST", s_.Url("/v2/models/s/infer"), body.dump(),
+                          {"Authorization: Bearer " + s_.admin()});
+      EXPECT_EQ(r.status, 200) << r.body;
+      std::string v = r.headers["x-hotswap-model-version"];
+      ++by_version[v];
+      json item = {{"request_id", id}};
+      if (label) item["value"] = truth;
+      if (outcome) item["outcome"] = {{"converted", outcome(v, seq_)}};
+      if (label || outcome) items.push_back(item);
+    }
+    if (!items.empty()) {
+      HttpResult f = s_.Call("POST", "/api/v1/feedback", {{"items", items}});
+      EXPECT_EQ(f.status, 200) << f.body;
+      EXPECT_EQ(f.json()["matched"], items.size()) << f.body;
+    }
+    return by_version;
+  }
+  // The analysis behind the last decision that had one.
+  static json LastAnalysis(const json& d) {
+    const json& list = d["decisions"];
+    for (auto it = list.rbegin(); it != list.rend(); ++it) {
+      if (it->contains("analysis")) return (*it)["analysis"];
+    }
+    return json();
+  }
+  json AdvanceAndWait(const std::string& id, int64_t ms) {
+    json before = Get(id);
+    clock_.Advance(ms);
+    json now = before;
+    testing_util::WaitFor([&] {
+      now = Get(id);
+      return now["state"] != before["state"] || now.value("step", 0) != before.value("step", 0);
+    }, 5000);
+    return now;
+  }
+
+  FakeClock clock_;
+  TestServer s_;
+  std::map<std::string, int64_t> versions_;
+  int seq_ = 0;
+};
+
+const json kQualityCanary = {
+    {"strategy", "canary"},
+    {"steps", {{{"weight", 20}, {"duration_s", 60}}, {{"weight", 50}, {"duration_s", 60}}}},
+    {"analysis", {{"min_requests", 30}, {"min_labels", 30}}}};
+
+TEST_F(QualityRolloutTest, LessAccurateCandidateIsRolledBackOnFeedbackBeforeHalfTheTraffic) {
+  json options = kQualityCanary;
+  options["version"] = versions_["neg_sum_4"];
+  std::string id = Start(options);
+  ASSERT_FALSE(id.empty());
+  Traffic(300, /*label=*/true);
+  json d = AdvanceAndWait(id, 61'000);
+  EXPECT_EQ(d["state"], "rolled_back") << d.dump();
+  EXPECT_NE(d["message"].get<std::string>().find("MAE"), std::string::npos) << d["message"];
+  EXPECT_NE(d["message"].get<std::string>().find("step 1 (20%)"), std::string::npos) << d["message"];
+  // The decision carries the measured values and the statistic.
+  json q = LastAnalysis(d)["quality"]["mae"];
+  EXPECT_GT(q["candidate"].get<double>(), 1.0);
+  EXPECT_LT(q["stable"].get<double>(), 1e-3);
+  EXPECT_EQ(q["statistic"], "one-sided z-test on absolute errors");
+  // Its predictions alone looked like the stable's: no prediction-drift failure was needed.
+  json pv = LastAnalysis(d)["quality"]["prediction_values"];
+  EXPECT_LT(pv["shift_sd"].get<double>(), 0.25) << pv.dump();
+}
+
+TEST_F(QualityRolloutTest, CandidateWithShiftedPredictionsIsRolledBackWithoutAnyFeedback) {
+  json options = kQualityCanary;
+  options["version"] = versions_["sum_4_plus_3"];
+  std::string id = Start(options);
+  ASSERT_FALSE(id.empty());
+  Traffic(300, /*label=*/false);
+  json d = AdvanceAndWait(id, 61'000);
+  EXPECT_EQ(d["state"], "rolled_back") << d.dump();
+  EXPECT_NE(d["message"].get<std::string>().find("predictions shifted"), std::string::npos) << d["message"];
+}
+
+TEST_F(QualityRolloutTest, RequireFeedbackWaitsForLabelsInsteadOfPassing) {
+  json options = kQualityCanary;
+  options["version"] = versions_["sum_4_twin"];
+  options["analysis"]["require_feedback"] = true;
+  options["analysis"]["insufficient_data_timeout_s"] = 600;
+  std::string id = Start(options);
+  ASSERT_FALSE(id.empty());
+  Traffic(300, /*label=*/false);
+  clock_.Advance(61'000);
+  ASSERT_TRUE(testing_util::WaitFor([&] {
+    return Get(id)["message"].get<std::string>().find("waiting for data") != std::string::npos;
+  }, 5000)) << Get(id).dump();
+  EXPECT_EQ(Get(id)["step"], 1);
+  Traffic(300, /*label=*/true);  // labels arrive: the same model passes
+  json d = AdvanceAndWait(id, 1'000);
+  EXPECT_EQ(d["step"], 2) << d.dump();
+}
+
+TEST_F(QualityRolloutTest, AbTestDeclaresTheBetterVariantAndPromotesIt) {
+  // The candidate converts 60% of the time, the stable 30%.
+  auto outcome = [&](const std::string& version, int i) {
+    bool candidate = version == std::to_string(versions_["sum_4_plus_3"]);
+    return ((i * 37) % 100) < (candidate ? 60 : 30) ? 1.0 : 0.0;
+  };
+  std::string id = Start({{"version", versions_["sum_4_plus_3"]}, {"strategy", "ab-test"},
+                          {"metric", "outcome:converted"}, {"min_samples", 100},
+                          {"duration_s", 3600}, {"auto_promote", true}});
+  ASSERT_FALSE(id.empty());
+  json d = Get(id);
+  EXPECT_EQ(d["weights"]["candidate"], 50.0);
+  auto seen = Traffic(600, false, outcome);
+  EXPECT_GT(seen[std::to_string(versions_["sum_4_plus_3"])], 200);
+  ASSERT_TRUE(testing_util::WaitFor([&] { return Get(id)["state"] == "succeeded"; }, 5000)) << Get(id).dump();
+  d = Get(id);
+  EXPECT_NE(d["message"].get<std::string>().find("candidate wins"), std::string::npos) << d["message"];
+  json ab = LastAnalysis(d);
+  EXPECT_LT(ab["p_value"].get<double>(), 0.05);
+  EXPECT_GT(ab["effect"].get<double>(), 0.2);
+  EXPECT_GT(ab["srm_p"].get<double>(), 0.001);
+}
+
+TEST_F(QualityRolloutTest, AbTestOfEquivalentVariantsEndsWithNoDifferenceAtTheHorizon) {
+  auto outcome = [&](const std::string&, int i) { return ((i * 37) % 100) < 40 ? 1.0 : 0.0; };
+  std::string id = Start({{"version", versions_["sum_4_plus_3"]}, {"strategy", "ab-test"},
+                          {"metric", "outcome:converted"}, {"min_samples", 100},
+                          {"duration_s", 600}});
+  ASSERT_FALSE(id.empty());
+  Traffic(500, false, outcome);
+  clock_.Advance(30'000);
+  testing_util::WaitFor([&] { return false; }, 500);  // several looks mid-test
+  EXPECT_EQ(Get(id)["state"], "progressing") << Get(id).dump();
+  json d = AdvanceAndWait(id, 600'000);
+  EXPECT_EQ(d["state"], "aborted") << d.dump();
+  EXPECT_NE(d["message"].get<std::string>().find("no difference"), std::string::npos) << d["message"];
+}
+
+TEST_F(QualityRolloutTest, BadAbTestOptionsAreRefusedAndChangeNothing) {
+  for (json bad : {json{{"metric", "profit"}}, json{{"weight", 0}}, json{{"alpha", 0.9}},
+                   json{{"min_samples", 5}}, json{{"steps", json::array()}}}) {
+    json body = {{"model", "s"}, {"version", versions_["neg_sum_4"]}, {"strategy", "ab-test"}};
+    body.update(bad);
+    HttpResult r = s_.Call("POST", "/api/v1/deployments", body);
+    EXPECT_EQ(r.status, 400) << bad.dump() << " -> " << r.body;
+    EXPECT_TRUE(r.json().contains("error")) << r.body;
+  }
+  EXPECT_EQ(s_.Call("GET", "/api/v1/deployments?endpoint=s").json()["deployments"].size(), 1u);
 }
 
 }  // namespace

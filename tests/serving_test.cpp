@@ -432,9 +432,9 @@ TEST_F(ServingTest, DeploymentBadInputIsRefusedAndChangesNothing) {
   EXPECT_EQ(code({{"model", "iris"}, {"version", "one"}}), 400);
   EXPECT_EQ(code({{"version", 1}}), 400);
   EXPECT_EQ(code({{"model", "iris"}, {"strategy", "yolo"}}), 400);
-  // A canary needs a serving version to roll out beside; ab-test is not available yet.
+  // A canary or an A/B test needs a serving version to roll out beside.
   EXPECT_EQ(code({{"model", "iris"}, {"strategy", "canary"}}), 409);
-  EXPECT_EQ(code({{"model", "iris"}, {"strategy", "ab-test"}}), 501);
+  EXPECT_EQ(code({{"model", "iris"}, {"strategy", "ab-test"}}), 409);
   EXPECT_EQ(code({{"model", "iris"}, {"colour", "red"}}), 400);
   EXPECT_EQ(code({{"model", "iris"}, {"endpoint", "bad name!"}}), 400);
   EXPECT_EQ(s_.Call("POST", "/api/v1/deployments", json("[")).status, 400);

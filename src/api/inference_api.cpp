@@ -418,7 +418,8 @@ HttpResponse InferenceApi::CreateDeployment(HttpRequest& req) {
   static const std::set<std::string> kAllowed = {
       "model", "version", "alias", "endpoint", "strategy", "steps", "analysis", "deadline_s",
       "batches", "pause_s", "preview_s", "rollback_window_s", "duration_s", "mirror_percent",
-      "auto_promote", "min_agreement", "max_mean_abs_diff", "max_mean_rel_diff"};
+      "auto_promote", "min_agreement", "max_mean_abs_diff", "max_mean_rel_diff", "weight",
+      "metric", "alpha", "min_samples", "tau_sd", "srm_alpha"};
   for (const auto& item : j.items()) {
     if (!kAllowed.count(item.key())) {
       return DeploymentError(absl::InvalidArgumentError(absl::StrCat(
@@ -426,7 +427,8 @@ HttpResponse InferenceApi::CreateDeployment(HttpRequest& req) {
           "'; allowed: alias, endpoint, model, strategy, version, and the rollout options steps, "
           "analysis, deadline_s (canary), batches, pause_s (rolling), preview_s, "
           "rollback_window_s (blue-green), duration_s, mirror_percent, auto_promote, "
-          "min_agreement, max_mean_abs_diff, max_mean_rel_diff (shadow)")));
+          "min_agreement, max_mean_abs_diff, max_mean_rel_diff (shadow), weight, metric, alpha, "
+          "min_samples, tau_sd, srm_alpha, duration_s, auto_promote (ab-test)")));
     }
   }
   serving::DeployRequest dr;

@@ -555,8 +555,8 @@ int Cli::Run(int argc, const char* const* argv) {
   deploy->add_option("--alias", d_alias, "Deploy the version this alias points at");
   deploy->add_option("--endpoint", d_endpoint, "Endpoint name (default: the model name)");
   deploy->add_option("--strategy", d_strategy,
-                     "direct | canary | rolling | blue-green | shadow (progressive strategies roll the "
-                     "version out beside the serving one; see docs/rollouts.md)")
+                     "direct | canary | rolling | blue-green | shadow | ab-test (progressive strategies "
+                     "roll the version out beside the serving one; see docs/rollouts.md)")
       ->capture_default_str();
   std::string d_steps, d_analysis;
   double d_batches = 0, d_pause_s = -1, d_preview_s = -1, d_window_s = -1, d_deadline_s = 0;
@@ -574,11 +574,22 @@ int Cli::Run(int argc, const char* const* argv) {
   deploy->add_option("--deadline-s", d_deadline_s, "whole rollout deadline in seconds");
   double d_duration_s = -1, d_mirror = -1;
   bool d_auto_promote = false;
-  deploy->add_option("--duration-s", d_duration_s, "shadow: seconds of mirroring (default 600)");
+  deploy->add_option("--duration-s", d_duration_s,
+                     "shadow: seconds of mirroring (default 600); ab-test: the horizon (default "
+                     "86400)");
+  double d_weight = -1, d_alpha = -1, d_min_samples = -1;
+  std::string d_metric;
+  deploy->add_option("--weight", d_weight, "ab-test: candidate share in percent (default 50)");
+  deploy->add_option("--metric", d_metric,
+                     "ab-test: accuracy | mae | outcome:NAME, from feedback (default accuracy)");
+  deploy->add_option("--alpha", d_alpha, "ab-test: significance level (default 0.05)");
+  deploy->add_option("--min-samples", d_min_samples,
+                     "ab-test: feedback items per variant before a winner (default 200)");
   deploy->add_option("--mirror-percent", d_mirror,
                      "shadow: share of requests copied to the candidate (default 100)");
   deploy->add_flag("--auto-promote", d_auto_promote,
-                   "shadow: promote when the comparison passes (else pause for promote)");
+                   "shadow, ab-test: promote when the comparison passes / the candidate wins "
+                   "(else pause for promote)");
   deploy->add_flag("--no-wait", d_no_wait, "Return once the deployment is accepted");
   deploy->callback([&] {
     json body{{"model", d_model}, {"strategy", d_strategy}};
@@ -614,6 +625,10 @@ int Cli::Run(int argc, const char* const* argv) {
     if (d_duration_s >= 0) body["duration_s"] = d_duration_s;
     if (d_mirror >= 0) body["mirror_percent"] = d_mirror;
     if (d_auto_promote) body["auto_promote"] = true;
+    if (d_weight >= 0) body["weight"] = d_weight;
+    if (!d_metric.empty()) body["metric"] = d_metric;
+    if (d_alpha >= 0) body["alpha"] = d_alpha;
+    if (d_min_samples >= 0) body["min_samples"] = d_min_samples;
     auto r = Client().Call("POST", "/api/v1/deployments", &body);
     if (!r.ok()) { rc = Fail(r.status()); return; }
     json d = r->Json();
@@ -671,12 +686,30 @@ int Cli::Run(int argc, const char* const* argv) {
          << ", weights: stable " << w.value("stable", 0.0) << "%, candidate "
          << w.value("candidate", 0.0) << "%\n";
     if (!d.value("message", "").empty()) out_ << "  " << d.value("message", "") << "\n";
+    auto print_ab = [&](const json& ab) {
+      for (const char* side : {"candidate", "stable"}) {
+        const json& m = ab[side];
+        out_ << "    " << side << ": " << ab.value("metric", "") << " mean " << m.value("mean", 0.0)
+             << " over " << m.value("n", 0) << " feedback items (" << m.value("requests", 0)
+             << " requests)\n";
+      }
+      out_ << "    always-valid p " << ab.value("p_value", 1.0) << " (alpha " << ab.value("alpha", 0.0)
+           << "), sample-ratio p " << ab.value("srm_p", 1.0) << "\n";
+    };
+    if (d.value("strategy", "") == "ab-test" && d["rollout"].contains("ab")) {
+      out_ << "  A/B test now:\n";
+      print_ab(d["rollout"]["ab"]);
+    }
     const json decisions = d.value("decisions", json::array());
     for (auto it = decisions.rbegin(); it != decisions.rend(); ++it) {
       if (!it->contains("analysis")) continue;
       const json& a = (*it)["analysis"];
       out_ << "  last analysis (" << it->value("at", "") << ", step " << it->value("step", 0)
            << "): " << it->value("verdict", "") << " — " << it->value("reason", "") << "\n";
+      if (a.contains("metric")) {
+        print_ab(a);
+        break;
+      }
       for (const char* side : {"candidate", "stable"}) {
         const json& m = a[side];
         out_ << "    " << side << ": " << m.value("requests", 0) << " requests, error rate "

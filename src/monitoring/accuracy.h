@@ -63,6 +63,8 @@ class AccuracySums {
   std::optional<double> Accuracy() const;
   std::optional<double> Mae() const;
   const std::map<std::string, OutcomeSums>& outcomes() const { return outcomes_; }
+  double abs_err_sum() const { return abs_err_sum_; }
+  double sq_err_sum() const { return sq_err_sum_; }
 
  private:
   struct ClassCounts {

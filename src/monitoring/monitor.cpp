@@ -261,6 +261,24 @@ AccuracySums Monitor::Accuracy(const serving::VersionMetrics* series, int64_t si
   return predictions_.Window(series, since_ms);
 }
 
+serving::QualityStats Monitor::Quality(const serving::VersionMetrics* series, int64_t since_ms) {
+  predictions_.Drain();
+  serving::QualityStats q;
+  AccuracySums a = predictions_.Window(series, since_ms);
+  q.labelled = a.labelled();
+  q.correct = a.correct();
+  q.n_values = a.n_values();
+  q.abs_err_sum = a.abs_err_sum();
+  q.sq_err_sum = a.sq_err_sum();
+  for (const auto& [name, o] : a.outcomes()) q.outcomes[name] = {o.n, o.sum, o.sum_sq};
+  PredictionLog::PredictionCounts p = predictions_.Predictions(series, since_ms);
+  q.predicted_classes = std::move(p.classes);
+  q.n_predicted_values = p.n_values;
+  q.predicted_sum = p.value_sum;
+  q.predicted_sq_sum = p.value_sq_sum;
+  return q;
+}
+
 Json Monitor::SeriesJson(const LatencyWindow& w, int64_t window_ms) const {
   const VersionMetrics::Snapshot& c = w.counts;
   Json s = {{"model", w.series->model()},

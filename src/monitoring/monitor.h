@@ -37,6 +37,7 @@
 #include "nlohmann/json.hpp"
 #include "runtime/tensor.h"
 #include "serving/metrics.h"
+#include "serving/rollout.h"
 
 namespace hotswap::monitoring {
 
@@ -90,8 +91,11 @@ class Monitor {
 
   // GET /api/v1/monitoring/{endpoint}: every series of the endpoint over the window.
   nlohmann::json EndpointJson(const std::string& endpoint, int64_t window_ms) const;
-  // Accuracy sums of one series since `since_ms` (rollout analysis, A/B tests).
+  // Accuracy sums of one series since `since_ms`.
   AccuracySums Accuracy(const serving::VersionMetrics* series, int64_t since_ms) const;
+  // Feedback and predictions of one series since `since_ms`, for the rollout analysis and A/B
+  // tests (serving::QualitySource). Drains staged predictions first.
+  serving::QualityStats Quality(const serving::VersionMetrics* series, int64_t since_ms);
   // Prometheus text: window quantiles, accuracy, feedback and store counters, alerts.
   std::string RenderPrometheus() const;
 

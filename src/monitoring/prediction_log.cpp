@@ -168,6 +168,22 @@ void PredictionLog::Drain() {
       std::swap(spare_, stripes_[i].items);
     }
     for (PredictionRecord& r : spare_) {
+      PredictionCounts& pc = predicted_[r.series][r.ts_ms / kMinuteMs];
+      if (r.prediction.has_label) {
+        auto it = pc.classes.find(r.prediction.label);
+        if (it != pc.classes.end()) {
+          ++it->second;
+        } else if (pc.classes.size() < kMaxClasses) {
+          pc.classes.emplace(r.prediction.label, 1);
+        } else {
+          ++pc.classes["(other)"];
+        }
+      }
+      if (r.prediction.has_value) {
+        ++pc.n_values;
+        pc.value_sum += r.prediction.value;
+        pc.value_sq_sum += r.prediction.value * r.prediction.value;
+      }
       std::string key = Key(r.request_id, r.row);
       auto [it, inserted] = store_.try_emplace(key);
       if (!inserted) {
@@ -204,6 +220,30 @@ void PredictionLog::EvictLocked(int64_t now_ms) {
     by_minute.erase(by_minute.begin(), by_minute.lower_bound(oldest_minute));
     it = by_minute.empty() ? minutes_.erase(it) : std::next(it);
   }
+  for (auto it = predicted_.begin(); it != predicted_.end();) {
+    auto& by_minute = it->second;
+    by_minute.erase(by_minute.begin(), by_minute.lower_bound(oldest_minute));
+    it = by_minute.empty() ? predicted_.erase(it) : std::next(it);
+  }
+}
+
+void PredictionLog::PredictionCounts::Merge(const PredictionCounts& o) {
+  for (const auto& [k, n] : o.classes) classes[k] += n;
+  n_values += o.n_values;
+  value_sum += o.value_sum;
+  value_sq_sum += o.value_sq_sum;
+}
+
+PredictionLog::PredictionCounts PredictionLog::Predictions(const serving::VersionMetrics* series,
+                                                           int64_t since_ms) const {
+  absl::MutexLock lock(&mu_);
+  PredictionCounts out;
+  auto it = predicted_.find(series);
+  if (it == predicted_.end()) return out;
+  for (auto m = it->second.lower_bound(since_ms / kMinuteMs); m != it->second.end(); ++m) {
+    out.Merge(m->second);
+  }
+  return out;
 }
 
 FeedbackResult PredictionLog::Apply(const FeedbackItem& item) {

@@ -98,6 +98,15 @@ class PredictionLog {
   // Accuracy of `series` for predictions made at or after `since_ms` (minute granularity: the
   // minute containing since_ms is included).
   AccuracySums Window(const serving::VersionMetrics* series, int64_t since_ms) const;
+  // What `series` predicted (no feedback needed) since `since_ms`, minute granularity.
+  struct PredictionCounts {
+    std::map<std::string, uint64_t> classes;  // at most kMaxClasses names, the rest as "(other)"
+    uint64_t n_values = 0;
+    double value_sum = 0, value_sq_sum = 0;
+    void Merge(const PredictionCounts& o);
+  };
+  static constexpr size_t kMaxClasses = 64;
+  PredictionCounts Predictions(const serving::VersionMetrics* series, int64_t since_ms) const;
   Counters counters() const;
 
  private:
@@ -127,6 +136,8 @@ class PredictionLog {
   std::deque<std::pair<int64_t, std::string>> order_ ABSL_GUARDED_BY(mu_);  // (ts, key)
   std::vector<PredictionRecord> spare_ ABSL_GUARDED_BY(mu_);
   std::map<const serving::VersionMetrics*, std::map<int64_t, AccuracySums>> minutes_
+      ABSL_GUARDED_BY(mu_);
+  std::map<const serving::VersionMetrics*, std::map<int64_t, PredictionCounts>> predicted_
       ABSL_GUARDED_BY(mu_);
   Counters counters_ ABSL_GUARDED_BY(mu_);
 };

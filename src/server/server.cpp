@@ -500,7 +500,15 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const ServerConfig& confi
   mon.rules_path = config.data_dir + "/alert-rules.json";
   mon.webhook_url = config.alert_webhook_url;
   c->monitor = std::make_unique<monitoring::Monitor>(mon, &c->metrics, clock);
-  if (config.monitoring) io.monitor = c->monitor.get();
+  if (config.monitoring) {
+    io.monitor = c->monitor.get();
+    monitoring::Monitor* mon_ptr = c->monitor.get();
+    c->deployments->SetQualitySource(
+        [mon_ptr](const serving::VersionMetrics& series,
+                  int64_t since_ms) -> std::optional<serving::QualityStats> {
+          return mon_ptr->Quality(&series, since_ms);
+        });
+  }
   monitoring::Monitor* monitor = c->monitor.get();
   io.extra_metrics = [store, monitor, audit] {
     return storage::RenderArtifactStoreMetrics(store->Stats(), store->Kind()) +

@@ -26,13 +26,14 @@ absl::StatusOr<domain::Deployment> DeploymentService::Create(const DeployRequest
   std::string endpoint = request.endpoint.empty() ? request.model : request.endpoint;
   HS_RETURN_IF_ERROR(ValidateName(endpoint, "endpoint"));
   bool progressive = request.strategy == "canary" || request.strategy == "blue-green" ||
-                     request.strategy == "rolling" || request.strategy == "shadow";
+                     request.strategy == "rolling" || request.strategy == "shadow" ||
+                     request.strategy == "ab-test";
+  if (request.strategy == "ab-test" && !quality_) {
+    return absl::FailedPreconditionError(
+        "strategy 'ab-test' needs monitoring (feedback joins): start the server with "
+        "\"monitoring\": true (the default)");
+  }
   if (request.strategy != "direct" && !progressive) {
-    if (request.strategy == "ab-test") {
-      return absl::UnimplementedError(absl::StrCat(
-          "strategy '", request.strategy,
-          "' is not available yet; use direct, canary, rolling, blue-green or shadow"));
-    }
     return absl::InvalidArgumentError(absl::StrCat(
         "strategy: '", request.strategy,
         "' is not one of direct, canary, blue-green, ab-test, shadow, rolling"));
@@ -241,6 +242,8 @@ struct DeploymentService::ActiveRollout {
   std::string last_message;
   VersionMetrics::Snapshot candidate_start, stable_start;
   std::optional<WindowStats> stable_reference;
+  AbState ab;                   // ab-test: the running always-valid p-value (per step)
+  int64_t ab_persisted_ms = 0;  // last time the A/B progress was written
 };
 
 namespace {
@@ -382,6 +385,7 @@ void DeploymentService::EnterStep(ActiveRollout& a, size_t step, const std::stri
   a.step = step;
   a.step_started_ms = clock_->NowMillis();
   a.next_look_requests = a.spec.analysis.min_requests;
+  a.ab = AbState{};
   if (auto ep = manager_->Find(a.d.endpoint); ep && ep->candidate) {
     a.candidate_start = CandidateSeries(a.spec, *ep).Read();
     a.stable_start = ep->primary->metrics[Variant::kStable].Read();
@@ -395,6 +399,10 @@ void DeploymentService::EnterStep(ActiveRollout& a, size_t step, const std::stri
     a.d.message = absl::StrCat("shadow: ", a.spec.shadow.mirror_bp / 100.0,
                                "% of requests copied to the candidate for ",
                                s.duration_ms / 1000.0, " s (it answers none)");
+  }
+  if (a.spec.strategy == "ab-test") {
+    a.d.message = absl::StrCat("A/B test: candidate at ", s.weight_bp / 100.0, "% on ",
+                               a.spec.ab.metric, " for up to ", s.duration_ms / 1000.0, " s");
   }
   Record(a, "step", nullptr, absl::StrCat(why.empty() ? "" : why + "; ", a.d.message));
   Persist(a);
@@ -508,6 +516,10 @@ void DeploymentService::TickOne(ActiveRollout& a, int64_t now) {
     TickShadow(a, elapsed);
     return;
   }
+  if (a.spec.strategy == "ab-test") {
+    TickAbTest(a, elapsed);
+    return;
+  }
   if (step.weight_bp == 0) {  // preview: nothing to judge, just wait
     if (elapsed < step.duration_ms) return;
     if (step.manual_gate) {
@@ -533,8 +545,15 @@ void DeploymentService::TickOne(ActiveRollout& a, int64_t now) {
     if (static_cast<int64_t>(cand.requests) < a.next_look_requests) return;
     a.next_look_requests = 2 * static_cast<int64_t>(cand.requests);
   }
+  std::optional<QualityStats> cq, sq;
+  if (quality_) {
+    cq = quality_(CandidateSeries(a.spec, *ep), a.step_started_ms);
+    sq = quality_(ep->primary->metrics[Variant::kStable], a.step_started_ms);
+  }
+  bool judge_quality = cq.has_value() && sq.has_value();
   Decision decision = Analyze(a.spec.analysis, cand, stable, a.stable_reference,
-                              step_over ? kFinalAlpha : kInterimAlpha);
+                              step_over ? kFinalAlpha : kInterimAlpha,
+                              judge_quality ? &*cq : nullptr, judge_quality ? &*sq : nullptr);
   if (decision.verdict == Verdict::kFail) {
     Record(a, "rollback", &decision, decision.reason);
     EndRollout(a, "rolled_back", absl::StrCat("analysis failed at step ", a.step + 1, " (",
@@ -581,6 +600,85 @@ void DeploymentService::TickOne(ActiveRollout& a, int64_t now) {
   } else {
     Record(a, "rollback", &decision, why + "; on_insufficient_data=rollback");
     EndRollout(a, "rolled_back", absl::StrCat("insufficient data: ", why));
+  }
+}
+
+void DeploymentService::TickAbTest(ActiveRollout& a, int64_t elapsed) {
+  const RolloutStep& step = a.spec.steps[a.step];
+  std::shared_ptr<const Endpoint> ep = manager_->Find(a.d.endpoint);
+  if (ep == nullptr || ep->candidate == nullptr) {
+    EndRollout(a, "failed", "the candidate disappeared from the endpoint");
+    return;
+  }
+  if (!quality_) {
+    EndRollout(a, "failed", "an A/B test needs monitoring (feedback joins) on");
+    return;
+  }
+  VersionMetrics& cand_series = CandidateSeries(a.spec, *ep);
+  VersionMetrics& stable_series = ep->primary->metrics[Variant::kStable];
+  WindowStats cand = Delta(cand_series.Read(), a.candidate_start);
+  WindowStats stable = Delta(stable_series.Read(), a.stable_start);
+  std::optional<QualityStats> cq = quality_(cand_series, a.step_started_ms);
+  std::optional<QualityStats> sq = quality_(stable_series, a.step_started_ms);
+  if (!cq || !sq) {
+    EndRollout(a, "failed", "an A/B test needs monitoring (feedback joins) on");
+    return;
+  }
+  AbLook look = LookAtAbTest(a.spec.ab, cand.requests, stable.requests, *cq, *sq, &a.ab);
+  a.d.rollout["ab"] = look.detail;
+  const domain::Json& c = look.detail["candidate"];
+  const domain::Json& s = look.detail["stable"];
+  std::string summary = absl::StrCat(
+      a.spec.ab.metric, ": candidate ", c["mean"].get<double>(), " (n=", c["n"].get<uint64_t>(),
+      ") vs stable ", s["mean"].get<double>(), " (n=", s["n"].get<uint64_t>(),
+      "), always-valid p=", a.ab.p_value);
+  Decision d;
+  d.detail = look.detail;
+  if (look.outcome == "srm") {
+    d.verdict = Verdict::kFail;
+    d.reason = absl::StrCat("sample ratio mismatch: ", cand.requests, " candidate vs ",
+                            stable.requests, " stable requests for a ",
+                            a.spec.ab.weight_bp / 100.0, "% split (p=",
+                            look.detail["srm_p"].get<double>(), " < ", a.spec.ab.srm_alpha,
+                            "); the experiment is invalid");
+    Record(a, "rollback", &d, d.reason);
+    EndRollout(a, "failed", d.reason);
+    return;
+  }
+  if (look.outcome == "candidate_wins") {
+    d.verdict = Verdict::kPass;
+    d.reason = "A/B test: the candidate wins; " + summary;
+    if (a.spec.ab.auto_promote) {
+      Record(a, "advance", &d, d.reason);
+      PromoteFull(a, d.reason);
+      return;
+    }
+    Record(a, "gate", &d, d.reason);
+    a.d.state = "paused";
+    a.d.message = d.reason + "; run `promote` to make it stable, `abort` to keep the stable";
+    Persist(a);
+    return;
+  }
+  if (look.outcome == "stable_wins") {
+    d.verdict = Verdict::kFail;
+    d.reason = "A/B test: the stable version wins; " + summary;
+    Record(a, "rollback", &d, d.reason);
+    EndRollout(a, "rolled_back", d.reason);
+    return;
+  }
+  if (elapsed >= step.duration_ms) {
+    d.verdict = Verdict::kInsufficientData;
+    d.reason = absl::StrCat("A/B test: no difference at the horizon (", step.duration_ms / 1000.0,
+                            " s); ", summary, "; the stable version keeps serving");
+    Record(a, "no_difference", &d, d.reason);
+    EndRollout(a, "aborted", d.reason);
+    return;
+  }
+  a.d.message = "A/B test running: " + summary;
+  int64_t now = clock_->NowMillis();
+  if (now - a.ab_persisted_ms >= 5000) {
+    a.ab_persisted_ms = now;
+    Persist(a);
   }
 }
 

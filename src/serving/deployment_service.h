@@ -103,6 +103,9 @@ class DeploymentService {
   // first Create(); not synchronised.
   using OutcomeListener = std::function<void(const domain::Deployment&)>;
   void SetOutcomeListener(OutcomeListener listener) { outcome_listener_ = std::move(listener); }
+  // Quality signals for the analysis and A/B tests (monitoring); set before StartOrchestrator.
+  // Without one, analysis judges errors and latency only and ab-test deployments are refused.
+  void SetQualitySource(QualitySource source) { quality_ = std::move(source); }
 
   // Advances every active rollout to the clock's now: analysis, next step, promotion, rollback.
   // The orchestrator thread calls it every `tick_ms`; tests call it directly on a fake clock.
@@ -134,6 +137,7 @@ class DeploymentService {
   void Persist(ActiveRollout& a) ABSL_EXCLUSIVE_LOCKS_REQUIRED(rollout_mu_);
   void TickOne(ActiveRollout& a, int64_t now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(rollout_mu_);
   void TickShadow(ActiveRollout& a, int64_t elapsed) ABSL_EXCLUSIVE_LOCKS_REQUIRED(rollout_mu_);
+  void TickAbTest(ActiveRollout& a, int64_t elapsed) ABSL_EXCLUSIVE_LOCKS_REQUIRED(rollout_mu_);
   void ResumeRollouts();
   absl::StatusOr<domain::Deployment> WithRollout(
       const std::string& id, const std::function<absl::Status(ActiveRollout&)>& action,
@@ -164,6 +168,7 @@ class DeploymentService {
   std::map<std::string, std::unique_ptr<ActiveRollout>> rollouts_ ABSL_GUARDED_BY(rollout_mu_);
   std::vector<domain::Deployment> ended_ ABSL_GUARDED_BY(rollout_mu_);  // for FlushOutcomes
   OutcomeListener outcome_listener_;
+  QualitySource quality_;
 
   absl::Mutex orchestrator_mu_;
   bool orchestrator_stop_ ABSL_GUARDED_BY(orchestrator_mu_) = false;

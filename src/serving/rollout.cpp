@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/status.h"
+#include "monitoring/drift_statistics.h"
 
 namespace hotswap::serving {
 namespace {
@@ -77,7 +78,10 @@ absl::StatusOr<AnalysisSpec> ParseAnalysis(const Json& j) {
   HS_RETURN_IF_ERROR(CheckKeys(j, "analysis",
                                {"max_error_rate", "max_error_rate_increase", "max_p99_ms",
                                 "max_p99_ratio", "min_latency_delta_ms", "min_requests",
-                                "insufficient_data_timeout_s", "on_insufficient_data"}));
+                                "insufficient_data_timeout_s", "on_insufficient_data",
+                                "max_accuracy_decrease", "max_mae_increase", "min_labels",
+                                "require_feedback", "max_prediction_psi",
+                                "max_prediction_shift"}));
   HS_ASSIGN_OR_RETURN(a.max_error_rate, Number(j, "max_error_rate", "analysis.max_error_rate",
                                                a.max_error_rate, 0, 1));
   HS_ASSIGN_OR_RETURN(a.max_error_rate_increase,
@@ -105,7 +109,51 @@ absl::StatusOr<AnalysisSpec> ParseAnalysis(const Json& j) {
     }
     a.on_insufficient_data = v.get<std::string>();
   }
+  HS_ASSIGN_OR_RETURN(a.max_accuracy_decrease,
+                      Number(j, "max_accuracy_decrease", "analysis.max_accuracy_decrease",
+                             a.max_accuracy_decrease, 0, 1));
+  HS_ASSIGN_OR_RETURN(a.max_mae_increase, Number(j, "max_mae_increase", "analysis.max_mae_increase",
+                                                 a.max_mae_increase, 0, 1e6));
+  HS_ASSIGN_OR_RETURN(double min_labels, Number(j, "min_labels", "analysis.min_labels",
+                                                static_cast<double>(a.min_labels), 1, 1e9));
+  a.min_labels = static_cast<int64_t>(min_labels);
+  if (j.contains("require_feedback")) {
+    if (!j["require_feedback"].is_boolean()) {
+      return Bad("analysis.require_feedback", "expected true or false");
+    }
+    a.require_feedback = j["require_feedback"].get<bool>();
+  }
+  HS_ASSIGN_OR_RETURN(a.max_prediction_psi,
+                      Number(j, "max_prediction_psi", "analysis.max_prediction_psi",
+                             a.max_prediction_psi, 0, 100));
+  HS_ASSIGN_OR_RETURN(a.max_prediction_shift,
+                      Number(j, "max_prediction_shift", "analysis.max_prediction_shift",
+                             a.max_prediction_shift, 0, 100));
   return a;
+}
+
+absl::Status ParseAbOptions(const Json& options, AbTestSpec* ab) {
+  HS_ASSIGN_OR_RETURN(double weight, Number(options, "weight", "weight", 50, 1, 99));
+  ab->weight_bp = static_cast<int>(std::lround(weight * 100));
+  if (options.contains("metric")) {
+    const Json& m = options["metric"];
+    std::string s = m.is_string() ? m.get<std::string>() : "";
+    bool ok = s == "accuracy" || s == "mae" || (s.rfind("outcome:", 0) == 0 && s.size() > 8);
+    if (!ok) return Bad("metric", "expected accuracy, mae or outcome:NAME");
+    ab->metric = s;
+  }
+  HS_ASSIGN_OR_RETURN(ab->alpha, Number(options, "alpha", "alpha", ab->alpha, 1e-6, 0.5));
+  HS_ASSIGN_OR_RETURN(double min_samples, Number(options, "min_samples", "min_samples",
+                                                 static_cast<double>(ab->min_samples), 30, 1e9));
+  ab->min_samples = static_cast<int64_t>(min_samples);
+  HS_ASSIGN_OR_RETURN(ab->tau_sd, Number(options, "tau_sd", "tau_sd", ab->tau_sd, 1e-4, 10));
+  HS_ASSIGN_OR_RETURN(ab->srm_alpha,
+                      Number(options, "srm_alpha", "srm_alpha", ab->srm_alpha, 1e-12, 0.5));
+  if (options.contains("auto_promote")) {
+    if (!options["auto_promote"].is_boolean()) return Bad("auto_promote", "expected true or false");
+    ab->auto_promote = options["auto_promote"].get<bool>();
+  }
+  return absl::OkStatus();
 }
 
 double LogChoose(double n, double k) {
@@ -143,7 +191,202 @@ double BinomialGreater(uint64_t k, uint64_t n, double p0) {
 
 double Round3(double v) { return std::round(v * 1000) / 1000; }
 
+// Upper tail of the standard normal.
+double NormalUpper(double z) { return 0.5 * std::erfc(z / std::sqrt(2.0)); }
+
+double MeanOf(double sum, uint64_t n) { return n ? sum / static_cast<double>(n) : 0; }
+// Sample variance from sums (0 below two items).
+double VarianceOf(double sum, double sum_sq, uint64_t n) {
+  if (n < 2) return 0;
+  double dn = static_cast<double>(n), mean = sum / dn;
+  return std::max(0.0, (sum_sq - dn * mean * mean) / (dn - 1));
+}
+
+// Quality signals of Analyze (see the header). Appends failures to `fails`, details to `detail`;
+// returns true when a required feedback signal lacks data.
+bool JudgeQuality(const AnalysisSpec& spec, const QualityStats& c, const QualityStats& s,
+                  double alpha, std::vector<std::string>* fails, Json* detail) {
+  Json q = Json::object();
+  bool labels_short = true;
+  auto enough = [&](uint64_t a, uint64_t b) {
+    return static_cast<int64_t>(a) >= spec.min_labels && static_cast<int64_t>(b) >= spec.min_labels;
+  };
+  if (enough(c.labelled, s.labelled)) {
+    labels_short = false;
+    double ca = MeanOf(static_cast<double>(c.correct), c.labelled);
+    double sa = MeanOf(static_cast<double>(s.correct), s.labelled);
+    double p = FisherGreater(c.labelled - c.correct, c.labelled, s.labelled - s.correct, s.labelled);
+    q["accuracy"] = {{"candidate", Round3(ca)}, {"stable", Round3(sa)}, {"labelled_candidate", c.labelled},
+                     {"labelled_stable", s.labelled}, {"p_decrease", p},
+                     {"statistic", "one-sided Fisher exact test on wrong answers"}};
+    if (sa - ca > spec.max_accuracy_decrease && p < alpha) {
+      fails->push_back(absl::StrCat("candidate accuracy ", Round3(ca), " vs stable ", Round3(sa),
+                                    " (-", Round3(sa - ca), " > tolerance ",
+                                    spec.max_accuracy_decrease, ", p=", p, ", n=", c.labelled,
+                                    "/", s.labelled, ")"));
+    }
+  } else if (c.labelled + s.labelled > 0) {
+    q["accuracy"] = {{"labelled_candidate", c.labelled}, {"labelled_stable", s.labelled},
+                     {"judged", false}, {"min_labels", spec.min_labels}};
+  }
+  if (enough(c.n_values, s.n_values)) {
+    labels_short = false;
+    double cm = MeanOf(c.abs_err_sum, c.n_values), sm = MeanOf(s.abs_err_sum, s.n_values);
+    double cv = VarianceOf(c.abs_err_sum, c.sq_err_sum, c.n_values);
+    double sv = VarianceOf(s.abs_err_sum, s.sq_err_sum, s.n_values);
+    double se = std::sqrt(cv / static_cast<double>(c.n_values) + sv / static_cast<double>(s.n_values));
+    double p = se > 0 ? NormalUpper((cm - sm) / se) : (cm > sm ? 0.0 : 1.0);
+    q["mae"] = {{"candidate", cm}, {"stable", sm}, {"labelled_candidate", c.n_values},
+                {"labelled_stable", s.n_values}, {"p_increase", p},
+                {"statistic", "one-sided z-test on absolute errors"}};
+    if (cm > sm * (1 + spec.max_mae_increase) + 1e-12 && p < alpha) {
+      fails->push_back(absl::StrCat("candidate MAE ", cm, " vs stable ", sm, " (> +",
+                                    spec.max_mae_increase * 100, "%, p=", p, ", n=", c.n_values,
+                                    "/", s.n_values, ")"));
+    }
+  } else if (c.n_values + s.n_values > 0) {
+    q["mae"] = {{"labelled_candidate", c.n_values}, {"labelled_stable", s.n_values},
+                {"judged", false}, {"min_labels", spec.min_labels}};
+  }
+  // Prediction drift between the variants (no feedback needed).
+  uint64_t c_classes = 0, s_classes = 0;
+  for (const auto& [k, n] : c.predicted_classes) c_classes += n;
+  for (const auto& [k, n] : s.predicted_classes) s_classes += n;
+  if (static_cast<int64_t>(c_classes) >= spec.min_requests &&
+      static_cast<int64_t>(s_classes) >= spec.min_requests) {
+    std::set<std::string> keys;
+    for (const auto& [k, n] : c.predicted_classes) keys.insert(k);
+    for (const auto& [k, n] : s.predicted_classes) keys.insert(k);
+    std::vector<uint64_t> sv, cv;
+    for (const auto& k : keys) {
+      auto ci = c.predicted_classes.find(k);
+      auto si = s.predicted_classes.find(k);
+      cv.push_back(ci == c.predicted_classes.end() ? 0 : ci->second);
+      sv.push_back(si == s.predicted_classes.end() ? 0 : si->second);
+    }
+    monitoring::ChiSquareResult chi = monitoring::ChiSquareTwoSample(sv, cv);
+    double psi = monitoring::PopulationStabilityIndex(sv, cv);
+    q["prediction_classes"] = {{"psi", Round3(psi)}, {"chi2", chi.statistic}, {"p", chi.pvalue},
+                               {"classes", keys.size()},
+                               {"statistic", "two-sample chi-square on predicted classes, and PSI"}};
+    if (chi.pvalue < alpha && psi > spec.max_prediction_psi) {
+      fails->push_back(absl::StrCat("candidate predicts classes differently (PSI ", Round3(psi),
+                                    " > ", spec.max_prediction_psi, ", chi-square p=", chi.pvalue,
+                                    ")"));
+    }
+  }
+  if (static_cast<int64_t>(c.n_predicted_values) >= spec.min_requests &&
+      static_cast<int64_t>(s.n_predicted_values) >= spec.min_requests) {
+    double cm = MeanOf(c.predicted_sum, c.n_predicted_values);
+    double sm = MeanOf(s.predicted_sum, s.n_predicted_values);
+    double cv = VarianceOf(c.predicted_sum, c.predicted_sq_sum, c.n_predicted_values);
+    double sv = VarianceOf(s.predicted_sum, s.predicted_sq_sum, s.n_predicted_values);
+    double se = std::sqrt(cv / static_cast<double>(c.n_predicted_values) +
+                          sv / static_cast<double>(s.n_predicted_values));
+    double pooled = std::sqrt((cv + sv) / 2);
+    double delta = cm - sm;
+    double shift = pooled > 0 ? std::fabs(delta) / pooled : (delta != 0 ? 1e9 : 0.0);
+    double p = se > 0 ? 2 * NormalUpper(std::fabs(delta) / se) : (delta != 0 ? 0.0 : 1.0);
+    q["prediction_values"] = {{"candidate_mean", cm}, {"stable_mean", sm},
+                              {"shift_sd", Round3(std::min(shift, 1e6))}, {"p", p},
+                              {"statistic", "two-sided z-test on predicted values"}};
+    if (p < alpha && shift > spec.max_prediction_shift) {
+      fails->push_back(absl::StrCat("candidate predictions shifted: mean ", cm, " vs stable ", sm,
+                                    " (", Round3(std::min(shift, 1e6)), " pooled SDs > ",
+                                    spec.max_prediction_shift, ", p=", p, ")"));
+    }
+  }
+  (*detail)["quality"] = q;
+  return spec.require_feedback && labels_short;
+}
+
 }  // namespace
+
+MetricSample AbMetric(const std::string& metric, const QualityStats& q) {
+  MetricSample m;
+  if (metric == "accuracy") {
+    m.n = q.labelled;
+    m.mean = MeanOf(static_cast<double>(q.correct), q.labelled);
+    m.variance = m.mean * (1 - m.mean);
+  } else if (metric == "mae") {
+    m.n = q.n_values;
+    m.mean = -MeanOf(q.abs_err_sum, q.n_values);  // lower error is better
+    m.variance = VarianceOf(q.abs_err_sum, q.sq_err_sum, q.n_values);
+  } else if (metric.rfind("outcome:", 0) == 0) {
+    auto it = q.outcomes.find(metric.substr(8));
+    if (it != q.outcomes.end()) {
+      m.n = it->second.n;
+      m.mean = MeanOf(it->second.sum, it->second.n);
+      m.variance = VarianceOf(it->second.sum, it->second.sum_sq, it->second.n);
+    }
+  }
+  return m;
+}
+
+double MsprtLikelihoodRatio(const MetricSample& c, const MetricSample& s, double tau) {
+  if (c.n == 0 || s.n == 0 || tau <= 0) return 1;
+  double v = c.variance / static_cast<double>(c.n) + s.variance / static_cast<double>(s.n);
+  v = std::max(v, 1e-12);
+  double t2 = tau * tau;
+  double theta = c.mean - s.mean;
+  double log_l = 0.5 * std::log(v / (v + t2)) + theta * theta * t2 / (2 * v * (v + t2));
+  return std::exp(std::min(log_l, 700.0));
+}
+
+double SampleRatioMismatchP(uint64_t candidate_requests, uint64_t stable_requests,
+                            double candidate_share) {
+  double total = static_cast<double>(candidate_requests + stable_requests);
+  if (total == 0 || candidate_share <= 0 || candidate_share >= 1) return 1;
+  double ec = total * candidate_share, es = total - ec;
+  double dc = static_cast<double>(candidate_requests) - ec;
+  double chi2 = dc * dc / ec + dc * dc / es;
+  return std::erfc(std::sqrt(chi2 / 2));  // chi-square survival function, 1 dof
+}
+
+AbLook LookAtAbTest(const AbTestSpec& spec, uint64_t candidate_requests, uint64_t stable_requests,
+                    const QualityStats& candidate, const QualityStats& stable, AbState* state) {
+  AbLook look;
+  look.outcome = "continue";
+  double share = spec.weight_bp / 10000.0;
+  double srm_p = SampleRatioMismatchP(candidate_requests, stable_requests, share);
+  MetricSample c = AbMetric(spec.metric, candidate), s = AbMetric(spec.metric, stable);
+  bool enough = static_cast<int64_t>(c.n) >= spec.min_samples &&
+                static_cast<int64_t>(s.n) >= spec.min_samples;
+  double pooled_sd = std::sqrt((c.variance + s.variance) / 2);
+  double tau = spec.tau_sd * pooled_sd;
+  double lambda = 1;
+  if (enough && tau > 0) {
+    lambda = MsprtLikelihoodRatio(c, s, tau);
+    state->p_value = std::min(state->p_value, std::min(1.0, 1 / lambda));
+    ++state->looks;
+  }
+  bool higher_better = spec.metric != "mae";
+  auto shown = [&](double m) { return higher_better ? m : -m; };
+  look.detail = Json{{"metric", spec.metric},
+                     {"candidate", {{"n", c.n}, {"mean", shown(c.mean)}, {"variance", c.variance},
+                                    {"requests", candidate_requests}}},
+                     {"stable", {{"n", s.n}, {"mean", shown(s.mean)}, {"variance", s.variance},
+                                 {"requests", stable_requests}}},
+                     {"effect", shown(c.mean) - shown(s.mean)},
+                     {"likelihood_ratio", lambda},
+                     {"p_value", state->p_value},
+                     {"looks", state->looks},
+                     {"alpha", spec.alpha},
+                     {"min_samples", spec.min_samples},
+                     {"tau", tau},
+                     {"srm_p", srm_p},
+                     {"statistic", "mSPRT, normal mixture N(0, tau^2), always-valid p-value"}};
+  // A mismatch needs enough requests to mean something (20 expected on each side).
+  double total = static_cast<double>(candidate_requests + stable_requests);
+  if (total * std::min(share, 1 - share) >= 20 && srm_p < spec.srm_alpha) {
+    look.outcome = "srm";
+    return look;
+  }
+  if (enough && state->p_value < spec.alpha) {
+    look.outcome = c.mean > s.mean ? "candidate_wins" : "stable_wins";
+  }
+  return look;
+}
 
 Json ToJsonBase(const RolloutSpec& spec);
 
@@ -225,6 +468,13 @@ absl::StatusOr<RolloutSpec> ParseRolloutSpec(const std::string& strategy, const 
     }
     spec.shadow.mirror_bp = static_cast<int>(std::lround(mirror * 100));
     spec.steps.push_back({0, static_cast<int64_t>(duration_s * 1000), false});
+  } else if (strategy == "ab-test") {
+    HS_RETURN_IF_ERROR(allow({"weight", "metric", "alpha", "min_samples", "tau_sd", "srm_alpha",
+                              "auto_promote", "duration_s"}));
+    HS_RETURN_IF_ERROR(ParseAbOptions(options, &spec.ab));
+    HS_ASSIGN_OR_RETURN(double duration_s,
+                        Number(options, "duration_s", "duration_s", 86400, 1, 90 * 86400));
+    spec.steps.push_back({spec.ab.weight_bp, static_cast<int64_t>(duration_s * 1000), false});
   } else {
     return Bad("strategy", absl::StrCat("'", strategy, "' is not a progressive strategy"));
   }
@@ -251,6 +501,12 @@ Json ToJson(const RolloutSpec& spec) {
                    {"max_mean_abs_diff", spec.shadow.max_mean_abs_diff},
                    {"max_mean_rel_diff", spec.shadow.max_mean_rel_diff}};
   }
+  if (spec.strategy == "ab-test") {
+    j["ab"] = {{"weight", spec.ab.weight_bp / 100.0},     {"metric", spec.ab.metric},
+               {"alpha", spec.ab.alpha},                  {"min_samples", spec.ab.min_samples},
+               {"tau_sd", spec.ab.tau_sd},                {"srm_alpha", spec.ab.srm_alpha},
+               {"auto_promote", spec.ab.auto_promote}};
+  }
   return j;
 }
 
@@ -272,7 +528,13 @@ Json ToJsonBase(const RolloutSpec& spec) {
                 {"min_latency_delta_ms", a.min_latency_delta_ms},
                 {"min_requests", a.min_requests},
                 {"insufficient_data_timeout_s", a.insufficient_data_timeout_ms / 1000.0},
-                {"on_insufficient_data", a.on_insufficient_data}}},
+                {"on_insufficient_data", a.on_insufficient_data},
+                {"max_accuracy_decrease", a.max_accuracy_decrease},
+                {"max_mae_increase", a.max_mae_increase},
+                {"min_labels", a.min_labels},
+                {"require_feedback", a.require_feedback},
+                {"max_prediction_psi", a.max_prediction_psi},
+                {"max_prediction_shift", a.max_prediction_shift}}},
               {"deadline_s", spec.deadline_ms / 1000.0}};
 }
 
@@ -295,6 +557,9 @@ absl::StatusOr<RolloutSpec> RolloutSpecFromJson(const Json& j) {
     spec.shadow.min_agreement = sh.value("min_agreement", 0.99);
     spec.shadow.max_mean_abs_diff = sh.value("max_mean_abs_diff", -1.0);
     spec.shadow.max_mean_rel_diff = sh.value("max_mean_rel_diff", -1.0);
+  }
+  if (j.contains("ab") && j["ab"].is_object()) {
+    HS_RETURN_IF_ERROR(ParseAbOptions(j["ab"], &spec.ab));
   }
   return spec;
 }
@@ -331,7 +596,8 @@ const char* VerdictName(Verdict v) {
 }
 
 Decision Analyze(const AnalysisSpec& spec, const WindowStats& candidate, const WindowStats& stable,
-                 const std::optional<WindowStats>& stable_reference, double alpha) {
+                 const std::optional<WindowStats>& stable_reference, double alpha,
+                 const QualityStats* candidate_quality, const QualityStats* stable_quality) {
   Decision d;
   const WindowStats* ref = nullptr;
   std::string ref_kind = "none";
@@ -415,10 +681,21 @@ Decision Analyze(const AnalysisSpec& spec, const WindowStats& candidate, const W
                                    p_slow, ")"));
     }
   }
+  bool quality_short = false;
+  if (candidate_quality != nullptr && stable_quality != nullptr) {
+    quality_short =
+        JudgeQuality(spec, *candidate_quality, *stable_quality, alpha, &fails, &d.detail);
+  }
   if (!fails.empty()) {
     d.verdict = Verdict::kFail;
     d.reason = fails.front();
     for (size_t i = 1; i < fails.size(); ++i) d.reason += "; " + fails[i];
+    return d;
+  }
+  if (quality_short) {
+    d.verdict = Verdict::kInsufficientData;
+    d.reason = absl::StrCat("insufficient data: fewer than ", spec.min_labels,
+                            " feedback labels per variant (require_feedback)");
     return d;
   }
   d.verdict = Verdict::kPass;

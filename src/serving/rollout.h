@@ -33,13 +33,34 @@
 // candidate's sample has doubled since the previous look, at alpha = 0.001 each; the step's end
 // is judged at alpha = 0.01. A pass needs the whole step.
 //
-// Latency quantiles come from the serving metrics' histograms (bucket bounds double, linear
-// interpolation inside a bucket: a relative error up to 2× on a single quantile, which is why the
-// default ratio is 1.5 with a 1 ms floor).
+// With monitoring on, quality signals join in (QualityStats, from the prediction store and the
+// feedback joined to it, over the same window):
+//   - accuracy (classification feedback): candidate accuracy below the stable's by more than
+//     max_accuracy_decrease, by a one-sided Fisher exact test on wrong answers;
+//   - MAE (regression feedback): candidate MAE above the stable's by more than max_mae_increase
+//     (relative), by a one-sided z-test on the absolute errors;
+//   - prediction drift (no feedback needed): predicted classes distributed differently (two-
+//     sample chi-square p < alpha and PSI > max_prediction_psi), or predicted values shifted
+//     (two-sided z-test p < alpha and a mean shift > max_prediction_shift pooled SDs).
+// A feedback signal with fewer than min_labels items on either side is not judged (reported as
+// such) unless require_feedback, which makes it insufficient data.
+//
+// ab-test: a fixed split (`weight`, default 50%) held for `duration_s` (the horizon); a
+// sequential test on `metric` (accuracy, mae, or outcome:NAME from feedback) that may be looked at
+// continuously: mSPRT with a normal mixture (Johari, Pekelis & Walsh, "Always valid inference",
+// 2017), whose always-valid p-value is the running minimum of 1/Λ_n; a winner is declared once
+// both variants have min_samples and p < alpha; at the horizon without one, "no difference". A
+// sample-ratio-mismatch check (chi-square goodness of fit of the request counts against the
+// split, p < srm_alpha) stops a broken experiment. See docs/rollouts.md.
+//
+// Latency quantiles come from the serving metrics' fine histograms (within 8.64%, see
+// serving/metrics.h); the default ratio 1.5 with a 1 ms floor leaves room for that and jitter.
 // Pure functions; thread-safe.
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -65,7 +86,44 @@ struct AnalysisSpec {
   int64_t min_requests = 50;        // per variant and window
   int64_t insufficient_data_timeout_ms = 300'000;
   std::string on_insufficient_data = "rollback";  // rollback | promote | pause
+  // Quality (with monitoring on).
+  double max_accuracy_decrease = 0.02;  // absolute
+  double max_mae_increase = 0.10;       // relative to the stable MAE
+  int64_t min_labels = 30;              // feedback items per variant before judging quality
+  bool require_feedback = false;        // too few labels = insufficient data
+  double max_prediction_psi = 0.2;      // predicted-class distribution
+  double max_prediction_shift = 0.25;   // predicted-value mean shift, in pooled SDs
 };
+
+// ab-test options.
+struct AbTestSpec {
+  int weight_bp = 5000;               // candidate share
+  std::string metric = "accuracy";    // accuracy | mae | outcome:NAME
+  double alpha = 0.05;
+  int64_t min_samples = 200;          // feedback items per variant before a winner
+  double tau_sd = 0.1;                // mixture SD of the effect, in pooled SDs of the metric
+  double srm_alpha = 0.001;
+  bool auto_promote = false;          // else a candidate winner waits for `promote`
+};
+
+// What monitoring knows about one variant over a window: feedback joined to its predictions (by
+// prediction time) and the predictions themselves.
+struct QualityStats {
+  uint64_t labelled = 0, correct = 0;          // classification feedback
+  uint64_t n_values = 0;                       // regression feedback
+  double abs_err_sum = 0, sq_err_sum = 0;
+  struct Outcome {
+    uint64_t n = 0;
+    double sum = 0, sum_sq = 0;
+  };
+  std::map<std::string, Outcome> outcomes;
+  std::map<std::string, uint64_t> predicted_classes;  // predictions made, by class
+  uint64_t n_predicted_values = 0;
+  double predicted_sum = 0, predicted_sq_sum = 0;
+};
+// Quality of a series since a time; nullopt when monitoring is off.
+using QualitySource =
+    std::function<std::optional<QualityStats>(const VersionMetrics& series, int64_t since_ms)>;
 
 // shadow: the candidate gets a copy of `mirror_bp` of the requests (never answers them) for the
 // step's duration; then its comparison with the stable version decides.
@@ -78,8 +136,9 @@ struct ShadowSpec {
 };
 
 struct RolloutSpec {
-  std::string strategy;  // canary | rolling | blue-green | shadow
+  std::string strategy;  // canary | rolling | blue-green | shadow | ab-test
   ShadowSpec shadow;     // strategy shadow only
+  AbTestSpec ab;         // strategy ab-test only
   std::vector<RolloutStep> steps;
   AnalysisSpec analysis;
   int64_t deadline_ms = 0;  // whole rollout; 0 = sum of step durations + 10 min
@@ -123,8 +182,41 @@ struct Decision {
 // Judges the candidate against the stable over one window. `stable_reference` stands in for the
 // stable window when that has fewer than min_requests.
 // `alpha` is the one-sided significance level of this look (see the header comment).
+// With both QualityStats given, the quality signals are judged too.
 Decision Analyze(const AnalysisSpec& spec, const WindowStats& candidate, const WindowStats& stable,
-                 const std::optional<WindowStats>& stable_reference, double alpha = 0.01);
+                 const std::optional<WindowStats>& stable_reference, double alpha = 0.01,
+                 const QualityStats* candidate_quality = nullptr,
+                 const QualityStats* stable_quality = nullptr);
+
+// ---- A/B tests ----------------------------------------------------------------------------------
+
+// One variant's metric: sample size, mean and variance ("higher is better" already applied:
+// for mae the mean is negated).
+struct MetricSample {
+  uint64_t n = 0;
+  double mean = 0, variance = 0;
+};
+// The A/B metric of a variant from its QualityStats (InvalidArgument for an unknown metric).
+MetricSample AbMetric(const std::string& metric, const QualityStats& q);
+// mSPRT likelihood ratio Λ for the difference of means (candidate − stable) with a N(0, tau²)
+// mixture, normal approximation: sqrt(V/(V+τ²))·exp(θ̂²τ²/(2V(V+τ²))), V = var_c/n_c + var_s/n_s.
+double MsprtLikelihoodRatio(const MetricSample& candidate, const MetricSample& stable, double tau);
+// P-value of a sample ratio mismatch: chi-square goodness of fit (1 dof) of the request counts
+// against the expected candidate share.
+double SampleRatioMismatchP(uint64_t candidate_requests, uint64_t stable_requests,
+                            double candidate_share);
+
+struct AbState {
+  double p_value = 1;  // always-valid p: running minimum of min(1, 1/Λ) over the looks
+  int64_t looks = 0;
+};
+struct AbLook {
+  std::string outcome;  // continue | candidate_wins | stable_wins | srm
+  domain::Json detail;  // samples, means, effect, Λ, p-value, SRM p, thresholds
+};
+// One look at an A/B test: updates `state` and says whether it is decided.
+AbLook LookAtAbTest(const AbTestSpec& spec, uint64_t candidate_requests, uint64_t stable_requests,
+                    const QualityStats& candidate, const QualityStats& stable, AbState* state);
 
 // Significance levels: interim looks during a step (taken only when the candidate's sample has
 // doubled since the last one, so at most ~log2(traffic) looks per step) and the step's end.

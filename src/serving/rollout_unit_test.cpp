@@ -1,6 +1,7 @@
 // Rollout specs, the step analysis and the router, as pure functions.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <iostream>
 #include <random>
 
@@ -101,7 +102,8 @@ TEST(RolloutSpecTest, BadOptionsNameTheField) {
       {"rolling", R"({"batches": 0})", "batches"},
       {"rolling", R"({"steps": []})", "steps"},
       {"blue-green", R"({"preview_s": "soon"})", "preview_s"},
-      {"ab-test", R"({})", "strategy"},
+      {"ab-test", R"({"metric": "clicks"})", "metric"},
+      {"sideways", R"({})", "strategy"},
   };
   for (const Case& c : cases) {
     auto spec = ParseRolloutSpec(c.strategy, Json::parse(c.json));
@@ -350,6 +352,238 @@ TEST(ShadowMirrorTest, AFullQueueDropsAndCountsInsteadOfWaiting) {
   EXPECT_EQ(ep->shadow_stats->mirrored.load(), 1u);
   EXPECT_TRUE(SampleMirror(10000));
   EXPECT_FALSE(SampleMirror(0));
+}
+
+// ---- Quality signals ----------------------------------------------------------------------------
+
+QualityStats Classification(uint64_t labelled, uint64_t correct) {
+  QualityStats q;
+  q.labelled = labelled;
+  q.correct = correct;
+  return q;
+}
+
+TEST(AnalyzeQualityTest, LessAccurateCandidateFailsOnlyOnceBothSidesHaveEnoughLabels) {
+  AnalysisSpec spec;
+  spec.min_labels = 50;
+  WindowStats w = Window(500, 0, 1.0);
+  QualityStats stable = Classification(400, 360);  // 90%
+  QualityStats few = Classification(40, 20);       // 50%, but only 40 labels
+  Decision d = Analyze(spec, w, w, std::nullopt, kFinalAlpha, &few, &stable);
+  EXPECT_EQ(d.verdict, Verdict::kPass) << d.reason;
+  EXPECT_EQ(d.detail["quality"]["accuracy"]["judged"], false);
+  QualityStats worse = Classification(200, 140);   // 70%
+  d = Analyze(spec, w, w, std::nullopt, kFinalAlpha, &worse, &stable);
+  EXPECT_EQ(d.verdict, Verdict::kFail);
+  EXPECT_NE(d.reason.find("candidate accuracy 0.7 vs stable 0.9"), std::string::npos) << d.reason;
+  // Within the tolerance (1 point worse): no failure however many labels.
+  QualityStats close = Classification(4000, 3560);  // 89%
+  QualityStats stable_big = Classification(4000, 3600);
+  d = Analyze(spec, w, w, std::nullopt, kFinalAlpha, &close, &stable_big);
+  EXPECT_EQ(d.verdict, Verdict::kPass) << d.reason;
+}
+
+TEST(AnalyzeQualityTest, MaeIncreaseBeyondTheToleranceFails) {
+  AnalysisSpec spec;
+  WindowStats w = Window(500, 0, 1.0);
+  auto regression = [](uint64_t n, double mae, double sd) {
+    QualityStats q;
+    q.n_values = n;
+    q.abs_err_sum = mae * n;
+    q.sq_err_sum = (sd * sd + mae * mae) * n;  // E|e|^2 = var + mean^2
+    return q;
+  };
+  QualityStats stable = regression(300, 1.0, 0.5), same = regression(300, 1.02, 0.5);
+  QualityStats worse = regression(300, 1.5, 0.5);
+  EXPECT_EQ(Analyze(spec, w, w, std::nullopt, kFinalAlpha, &same, &stable).verdict, Verdict::kPass);
+  Decision d = Analyze(spec, w, w, std::nullopt, kFinalAlpha, &worse, &stable);
+  EXPECT_EQ(d.verdict, Verdict::kFail);
+  EXPECT_NE(d.reason.find("candidate MAE 1.5"), std::string::npos) << d.reason;
+  EXPECT_LT(d.detail["quality"]["mae"]["p_increase"].get<double>(), 1e-6);
+}
+
+TEST(AnalyzeQualityTest, ADifferentPredictedClassMixFailsAndTheSameMixPasses) {
+  AnalysisSpec spec;
+  WindowStats w = Window(1000, 0, 1.0);
+  QualityStats stable, same, shifted;
+  stable.predicted_classes = {{"0", 500}, {"1", 300}, {"2", 200}};
+  same.predicted_classes = {{"0", 510}, {"1", 290}, {"2", 200}};
+  shifted.predicted_classes = {{"0", 200}, {"1", 300}, {"2", 450}, {"3", 50}};
+  EXPECT_EQ(Analyze(spec, w, w, std::nullopt, kFinalAlpha, &same, &stable).verdict, Verdict::kPass);
+  Decision d = Analyze(spec, w, w, std::nullopt, kFinalAlpha, &shifted, &stable);
+  EXPECT_EQ(d.verdict, Verdict::kFail);
+  EXPECT_NE(d.reason.find("predicts classes differently"), std::string::npos) << d.reason;
+  EXPECT_GT(d.detail["quality"]["prediction_classes"]["psi"].get<double>(), 0.2);
+}
+
+TEST(AnalyzeQualityTest, PredictedValuesShiftedByMoreThanTheToleranceFail) {
+  AnalysisSpec spec;
+  WindowStats w = Window(2000, 0, 1.0);
+  auto values = [](uint64_t n, double mean, double sd) {
+    QualityStats q;
+    q.n_predicted_values = n;
+    q.predicted_sum = mean * n;
+    q.predicted_sq_sum = (sd * sd + mean * mean) * n;
+    return q;
+  };
+  QualityStats stable = values(2000, 10, 2);
+  // Significant at this n but a tiny shift (0.05 SD): not a regression.
+  QualityStats tiny = values(2000, 10.1, 2);
+  EXPECT_EQ(Analyze(spec, w, w, std::nullopt, kFinalAlpha, &tiny, &stable).verdict, Verdict::kPass);
+  QualityStats moved = values(2000, 11.5, 2);  // 0.75 SD
+  Decision d = Analyze(spec, w, w, std::nullopt, kFinalAlpha, &moved, &stable);
+  EXPECT_EQ(d.verdict, Verdict::kFail);
+  EXPECT_NE(d.reason.find("predictions shifted"), std::string::npos) << d.reason;
+}
+
+TEST(AnalyzeQualityTest, RequireFeedbackTurnsMissingLabelsIntoInsufficientData) {
+  AnalysisSpec spec;
+  WindowStats w = Window(500, 0, 1.0);
+  QualityStats none;
+  EXPECT_EQ(Analyze(spec, w, w, std::nullopt, kFinalAlpha, &none, &none).verdict, Verdict::kPass);
+  spec.require_feedback = true;
+  Decision d = Analyze(spec, w, w, std::nullopt, kFinalAlpha, &none, &none);
+  EXPECT_EQ(d.verdict, Verdict::kInsufficientData);
+  EXPECT_NE(d.reason.find("feedback"), std::string::npos) << d.reason;
+}
+
+// ---- A/B tests ----------------------------------------------------------------------------------
+
+// Simulates one A/B experiment on Bernoulli outcomes with looks every `step` samples per arm up
+// to `max_n`; returns "candidate_wins", "stable_wins" or "continue" (no winner by max_n).
+std::string SimulateAb(std::mt19937_64& rng, double p_candidate, double p_stable, int max_n,
+                       int step, const AbTestSpec& spec) {
+  std::bernoulli_distribution c(p_candidate), s(p_stable);
+  QualityStats qc, qs;
+  AbState state;
+  for (int n = step; n <= max_n; n += step) {
+    for (int i = 0; i < step; ++i) {
+      double vc = c(rng), vs = s(rng);
+      auto& oc = qc.outcomes["converted"];
+      auto& os = qs.outcomes["converted"];
+      ++oc.n; oc.sum += vc; oc.sum_sq += vc * vc;
+      ++os.n; os.sum += vs; os.sum_sq += vs * vs;
+    }
+    AbLook look = LookAtAbTest(spec, n, n, qc, qs, &state);
+    if (look.outcome != "continue") return look.outcome;
+  }
+  return "continue";
+}
+
+TEST(AbTestTest, AaRunsLookedAtContinuouslyDeclareAFalseWinnerAtMostAlphaOfTheTime) {
+  AbTestSpec spec;
+  spec.metric = "outcome:converted";
+  spec.alpha = 0.05;
+  spec.min_samples = 100;
+  std::mt19937_64 rng(2026);
+  const int kRuns = 2000;
+  int false_winners = 0;
+  for (int r = 0; r < kRuns; ++r) {
+    // 100 looks per experiment, up to 5,000 samples per arm.
+    if (SimulateAb(rng, 0.3, 0.3, 5000, 50, spec) != "continue") ++false_winners;
+  }
+  double rate = static_cast<double>(false_winners) / kRuns;
+  std::cout << "A/A false-winner rate with 100 looks: " << rate << " (alpha 0.05)\n";
+  EXPECT_LE(rate, spec.alpha);
+  // Contrast: a fixed-horizon z-test peeked at the same 100 times fires far more often.
+  std::mt19937_64 rng2(2026);
+  int naive = 0;
+  for (int r = 0; r < 500; ++r) {
+    std::bernoulli_distribution a(0.3), b(0.3);
+    double sa = 0, sb = 0;
+    for (int n = 1; n <= 5000; ++n) {
+      sa += a(rng2);
+      sb += b(rng2);
+      if (n % 50 == 0 && n >= 100) {
+        double pa = sa / n, pb = sb / n, pp = (sa + sb) / (2.0 * n);
+        double se = std::sqrt(2 * pp * (1 - pp) / n);
+        if (se > 0 && std::fabs(pa - pb) / se > 1.96) {
+          ++naive;
+          break;
+        }
+      }
+    }
+  }
+  std::cout << "the same with a naive z-test: " << naive / 500.0 << "\n";
+  EXPECT_GT(naive / 500.0, 2 * spec.alpha);
+}
+
+TEST(AbTestTest, ATrulyBetterVariantIsDeclaredTheWinner) {
+  AbTestSpec spec;
+  spec.metric = "outcome:converted";
+  spec.min_samples = 100;
+  std::mt19937_64 rng(7);
+  int wins = 0, wrong = 0;
+  const int kRuns = 300;
+  for (int r = 0; r < kRuns; ++r) {
+    std::string o = SimulateAb(rng, 0.36, 0.30, 5000, 50, spec);
+    wins += o == "candidate_wins";
+    wrong += o == "stable_wins";
+  }
+  std::cout << "power at +6 points with 5,000 per arm: " << static_cast<double>(wins) / kRuns << "\n";
+  EXPECT_GE(wins, kRuns * 8 / 10);
+  EXPECT_EQ(wrong, 0);
+}
+
+TEST(AbTestTest, NoWinnerBeforeTheMinimumSampleHoweverLargeTheEffect) {
+  AbTestSpec spec;
+  spec.metric = "accuracy";
+  spec.min_samples = 200;
+  AbState state;
+  QualityStats c = Classification(150, 150), s = Classification(150, 30);
+  EXPECT_EQ(LookAtAbTest(spec, 150, 150, c, s, &state).outcome, "continue");
+  EXPECT_EQ(state.looks, 0);
+  c = Classification(250, 240);
+  s = Classification(250, 60);
+  EXPECT_EQ(LookAtAbTest(spec, 250, 250, c, s, &state).outcome, "candidate_wins");
+}
+
+TEST(AbTestTest, SampleRatioMismatchStopsTheExperiment) {
+  EXPECT_GT(SampleRatioMismatchP(505, 495, 0.5), 0.5);
+  EXPECT_LT(SampleRatioMismatchP(600, 400, 0.5), 1e-9);
+  EXPECT_GT(SampleRatioMismatchP(100, 900, 0.1), 0.9);
+  AbTestSpec spec;
+  AbState state;
+  QualityStats q;
+  EXPECT_EQ(LookAtAbTest(spec, 600, 400, q, q, &state).outcome, "srm");
+  EXPECT_EQ(LookAtAbTest(spec, 12, 3, q, q, &state).outcome, "continue");  // too few to tell
+}
+
+TEST(AbTestTest, MaeIsAMetricWhereLowerWins) {
+  AbTestSpec spec;
+  spec.metric = "mae";
+  spec.min_samples = 100;
+  QualityStats better, worse;
+  better.n_values = worse.n_values = 1000;
+  better.abs_err_sum = 500;   // MAE 0.5
+  better.sq_err_sum = 500;    // E e^2 = 0.5 → var 0.25
+  worse.abs_err_sum = 1000;   // MAE 1.0
+  worse.sq_err_sum = 1250;    // var 0.25
+  AbState state;
+  AbLook look = LookAtAbTest(spec, 1000, 1000, better, worse, &state);
+  EXPECT_EQ(look.outcome, "candidate_wins");
+  EXPECT_DOUBLE_EQ(look.detail["candidate"]["mean"].get<double>(), 0.5);
+  EXPECT_NEAR(look.detail["effect"].get<double>(), -0.5, 1e-12);
+}
+
+TEST(AbTestTest, OptionsParseRoundTripAndRefuseBadValues) {
+  auto spec = ParseRolloutSpec("ab-test", Json{{"weight", 20}, {"metric", "outcome:revenue"},
+                                               {"alpha", 0.01}, {"min_samples", 500},
+                                               {"duration_s", 7200}, {"auto_promote", true}});
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->ab.weight_bp, 2000);
+  EXPECT_EQ(spec->steps.size(), 1u);
+  EXPECT_EQ(spec->steps[0].duration_ms, 7'200'000);
+  auto back = RolloutSpecFromJson(ToJson(*spec));
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->ab.metric, "outcome:revenue");
+  EXPECT_EQ(back->ab.min_samples, 500);
+  EXPECT_TRUE(back->ab.auto_promote);
+  for (const Json& bad : {Json{{"metric", "revenue"}}, Json{{"weight", 100}}, Json{{"alpha", 0}},
+                          Json{{"min_samples", 10}}, Json{{"steps", Json::array()}},
+                          Json{{"auto_promote", "yes"}}}) {
+    EXPECT_FALSE(ParseRolloutSpec("ab-test", bad).ok()) << bad.dump();
+  }
 }
 
 }  // namespace

@@ -12,8 +12,11 @@ Deliberately bad candidates for the rollout tests, same signature and answers (y
                     ms per request on one core), multiplied by 0 so the answer is unchanged;
   flaky_add_2.onnx  fails (ONNX Runtime: Gather index out of bounds) when x[:,0] >= 10 or < -10.
 
-For the monitoring tests, a regression model:
-  sum_4.onnx        x FP32 [batch,4] -> y = sum of the row FP32 [batch,1].
+For the monitoring and rollout-analysis tests, regression models:
+  sum_4.onnx          x FP32 [batch,4] -> y = sum of the row FP32 [batch,1];
+  neg_sum_4.onnx      y = -sum: for inputs symmetric around 0 the same output distribution as
+                      sum_4, but wrong (a less accurate candidate only feedback can catch);
+  sum_4_plus_3.onnx   y = sum + 3: a different output distribution (caught without feedback).
 """
 
 import argparse
@@ -92,12 +95,19 @@ def make_flaky_add(k: int) -> onnx.ModelProto:
     return _finish(nodes, f"flaky_add_{k}", x, y, inits)
 
 
-def make_sum() -> onnx.ModelProto:
+def make_sum(scale: float = 1.0, offset: float = 0.0, name: str = "sum_4") -> onnx.ModelProto:
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 4])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 1])
-    axes = numpy_helper.from_array(np.array([1], dtype=np.int64), name="axes")
-    nodes = [helper.make_node("ReduceSum", ["x", "axes"], ["y"], keepdims=1)]
-    return _finish(nodes, "sum_4", x, y, [axes])
+    inits = [numpy_helper.from_array(np.array([1], dtype=np.int64), name="axes")]
+    if scale == 1.0 and offset == 0.0:
+        nodes = [helper.make_node("ReduceSum", ["x", "axes"], ["y"], keepdims=1)]
+    else:
+        inits += [numpy_helper.from_array(np.array([scale], dtype=np.float32), name="scale"),
+                  numpy_helper.from_array(np.array([offset], dtype=np.float32), name="offset")]
+        nodes = [helper.make_node("ReduceSum", ["x", "axes"], ["s"], keepdims=1),
+                 helper.make_node("Mul", ["s", "scale"], ["ss"]),
+                 helper.make_node("Add", ["ss", "offset"], ["y"])]
+    return _finish(nodes, name, x, y, inits)
 
 
 def main() -> None:
@@ -110,7 +120,10 @@ def main() -> None:
     onnx.save(make_slow_add(2), os.path.join(args.out, "slow_add_2.onnx"))
     onnx.save(make_flaky_add(2), os.path.join(args.out, "flaky_add_2.onnx"))
     onnx.save(make_sum(), os.path.join(args.out, "sum_4.onnx"))
-    print(f"make_swap_models: wrote add_1..3, slow_add_2, flaky_add_2 and sum_4 .onnx to {args.out}")
+    onnx.save(make_sum(-1.0, 0.0, "neg_sum_4"), os.path.join(args.out, "neg_sum_4.onnx"))
+    onnx.save(make_sum(1.0, 3.0, "sum_4_plus_3"), os.path.join(args.out, "sum_4_plus_3.onnx"))
+    print(f"make_swap_models: wrote add_1..3, slow_add_2, flaky_add_2, sum_4, neg_sum_4 and "
+          f"sum_4_plus_3 .onnx to {args.out}")
 
 
 if __name__ == "__main__":
