@@ -290,6 +290,69 @@ TEST_F(MonitoringTest, CandidateTrafficIsItsOwnVariantSeries) {
   s_.Call("POST", "/api/v1/deployments/" + id + "/abort");
 }
 
+TEST_F(MonitoringTest, FeatureDriftIsComputedOnlineAgainstTheVersionsReferenceData) {
+  // Reference: x in [0, 1) per column, y = the sum (the model's output, profiled as a prediction).
+  int64_t v = Register("sum", ReadAll(std::string(HOTSWAP_SWAP_MODELS_DIR) + "/sum_4.onnx"));
+  std::string csv = "a,b,c,d,y,label\n";
+  auto x = [](int i, int k) { return ((i * 7919 + k * 104729) % 1000) / 1000.0; };
+  for (int i = 0; i < 500; ++i) {
+    double sum = 0;
+    for (int k = 0; k < 4; ++k) {
+      csv += absl::StrCat(x(i, k), ",");
+      sum += x(i, k);
+    }
+    csv += absl::StrCat(sum, ",", i % 2, "\n");
+  }
+  HttpResult put = Http("PUT", s_.Url(absl::StrCat("/api/v1/models/sum/versions/", v, "/datasets/reference")),
+                        csv, {"Authorization: Bearer " + s_.admin(), "Content-Type: text/csv"});
+  ASSERT_EQ(put.status, 201) << put.body;
+  Deploy("sum", v);
+  for (int i = 0; i < 300; ++i) {
+    std::vector<float> row;
+    for (int k = 0; k < 4; ++k) row.push_back(static_cast<float>(x(i + 1000, k)));
+    ASSERT_EQ(InferSum("", row).status, 200);
+  }
+  HttpResult r = s_.Call("GET", "/api/v1/monitoring/sum/features?window=5m");
+  ASSERT_EQ(r.status, 200) << r.body;
+  json ver = r.json()["versions"][0];
+  EXPECT_EQ(ver["version"], v);
+  EXPECT_EQ(ver["reference_rows"], 500);
+  // a..d bound by position to x's columns, y to the output; the label is left out.
+  EXPECT_EQ(ver["bindings"]["c"]["column"], 2);
+  EXPECT_EQ(ver["bindings"]["y"]["tensor"], "y");
+  EXPECT_FALSE(ver["features"].contains("label"));
+  json a = ver["features"]["a"];
+  uint64_t seen = 0;
+  for (const auto& n : a["bins"]["current"]) seen += n.get<uint64_t>();
+  EXPECT_EQ(seen, 300u);
+  EXPECT_EQ(a["bins"]["reference"].size(), a["bins"]["current"].size());
+  EXPECT_TRUE(a["quantiles"]["current"]["p50"].is_number());
+  EXPECT_EQ(ver["dataset_drift"], false) << ver.dump();
+  // The same inputs shifted by 2: every feature and the prediction drift.
+  for (int i = 0; i < 300; ++i) {
+    std::vector<float> row;
+    for (int k = 0; k < 4; ++k) row.push_back(static_cast<float>(x(i + 2000, k) + 2));
+    ASSERT_EQ(InferSum("", row).status, 200);
+  }
+  ver = s_.Call("GET", "/api/v1/monitoring/sum/features?window=5m").json()["versions"][0];
+  EXPECT_EQ(ver["dataset_drift"], true) << ver.dump();
+  for (const char* f : {"a", "b", "c", "d", "y"}) {
+    EXPECT_EQ(ver["features"][f]["drift"], true) << f;
+    EXPECT_GT(ver["features"][f]["psi"].get<double>(), 0.2) << f;
+  }
+  // Feature windows keep one hour; an unknown endpoint is a 404.
+  EXPECT_EQ(s_.Call("GET", "/api/v1/monitoring/sum/features?window=24h").status, 400);
+  EXPECT_EQ(s_.Call("GET", "/api/v1/monitoring/nope/features").status, 404);
+}
+
+TEST_F(MonitoringTest, AVersionWithoutReferenceDataHasNoFeatureReport) {
+  DeploySum();
+  ASSERT_EQ(InferSum("", {1, 2, 3, 4}).status, 200);
+  HttpResult r = s_.Call("GET", "/api/v1/monitoring/sum/features");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_TRUE(r.json()["versions"].empty());
+}
+
 class MonitoringOffTest : public MonitoringTest {
  protected:
   static server::ServerConfig Off() {

@@ -235,6 +235,7 @@ HttpResponse InferenceApi::Infer(HttpRequest& req) {
                 svp == ep->primary.get() && serving::SampleMirror(ep->mirror_bp);
   std::vector<runtime::Tensor> mirror_inputs;
   if (mirror) mirror_inputs = inputs;
+  if (sv.observer && options_.monitor != nullptr) sv.observer->ObserveInputs(inputs);
   if (sv.preprocessor) {
     auto pre = sv.preprocessor->Apply(std::move(inputs));
     if (!pre.ok()) return fail(V2(pre.status()));
@@ -276,6 +277,7 @@ HttpResponse InferenceApi::Infer(HttpRequest& req) {
   }
   serving::VersionMetrics& series = sv.metrics[VariantOf(*ep, svp)];
   if (options_.monitor != nullptr) {
+    if (sv.observer) sv.observer->ObserveOutputs(outputs);
     // Feedback joins on the request's `id`, else on its x-request-id (always in the response).
     options_.monitor->RecordPrediction(&series, ir.id.empty() ? req.request_id : ir.id, outputs);
   }

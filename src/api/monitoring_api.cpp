@@ -101,6 +101,8 @@ void MonitoringApi::RegisterRoutes(http::Router* router) {
   router->Add("POST", "/api/v1/feedback", "write", bind(&MonitoringApi::PostFeedback))
       .max_body_bytes = 16 << 20;
   router->Add("GET", "/api/v1/monitoring/{endpoint}", "read", bind(&MonitoringApi::GetEndpoint));
+  router->Add("GET", "/api/v1/monitoring/{endpoint}/features", "read",
+              bind(&MonitoringApi::GetFeatures));
   router->Add("GET", "/api/v1/monitoring/{endpoint}/alerts", "read",
               bind(&MonitoringApi::GetAlerts));
   router->Add("PUT", "/api/v1/monitoring/{endpoint}/alerts", "deploy",
@@ -156,6 +158,18 @@ HttpResponse MonitoringApi::GetEndpoint(HttpRequest& req) {
   if (!window.ok()) return HttpResponse::Error(window.status());
   if (absl::Status s = CheckEndpoint(endpoint); !s.ok()) return HttpResponse::Error(s);
   return HttpResponse::Json(200, monitor_->EndpointJson(endpoint, *window));
+}
+
+HttpResponse MonitoringApi::GetFeatures(HttpRequest& req) {
+  const std::string& endpoint = req.Param("endpoint");
+  auto window = monitoring::ParseWindow(req.QueryOr("window", "5m"));
+  if (!window.ok()) return HttpResponse::Error(window.status());
+  if (*window > 3600'000) {
+    return HttpResponse::Error(absl::InvalidArgumentError(
+        "window: feature windows are kept for 1 h; use 1m, 5m or 1h"));
+  }
+  if (absl::Status s = CheckEndpoint(endpoint); !s.ok()) return HttpResponse::Error(s);
+  return HttpResponse::Json(200, monitor_->FeaturesJson(endpoint, *window));
 }
 
 HttpResponse MonitoringApi::GetAlerts(HttpRequest& req) {

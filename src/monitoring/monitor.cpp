@@ -217,6 +217,7 @@ void Monitor::Loop() {
     if (now - last_tick >= options_.tick_ms) {
       last_tick = now;
       windows_.Tick();
+      RollDrift();
       EvaluateAlerts();
     }
   }
@@ -225,7 +226,66 @@ void Monitor::Loop() {
 void Monitor::TickNow() {
   predictions_.Drain();
   windows_.Tick();
+  RollDrift();
   EvaluateAlerts();
+}
+
+void Monitor::SetReferenceProvider(ReferenceProvider provider) {
+  absl::MutexLock lock(&drift_mu_);
+  reference_provider_ = std::move(provider);
+}
+
+std::shared_ptr<serving::VersionObserver> Monitor::MakeObserver(const serving::ServedVersion& sv) {
+  ReferenceProvider provider;
+  {
+    absl::MutexLock lock(&drift_mu_);
+    provider = reference_provider_;
+  }
+  if (!provider) return nullptr;
+  auto table = provider(sv.model_name, sv.version);
+  if (!table.ok()) {
+    if (!absl::IsNotFound(table.status())) {
+      log::Warn("drift monitoring off for this version: its reference dataset cannot be read",
+                {{"model", sv.model_name}, {"version", static_cast<long long>(sv.version)},
+                 {"error", std::string(table.status().message())}});
+    }
+    return nullptr;
+  }
+  auto drift = VersionDrift::Create(*table, sv.request_schema, sv.model_schema, sv.endpoint,
+                                    sv.model_name, sv.version);
+  if (!drift.ok()) {
+    log::Warn("drift monitoring off for this version",
+              {{"model", sv.model_name}, {"version", static_cast<long long>(sv.version)},
+               {"error", std::string(drift.status().message())}});
+    return nullptr;
+  }
+  absl::MutexLock lock(&drift_mu_);
+  drifts_.push_back(*drift);
+  while (drifts_.size() > 32) drifts_.pop_front();
+  return *drift;
+}
+
+std::vector<std::shared_ptr<VersionDrift>> Monitor::Drifts() {
+  absl::MutexLock lock(&drift_mu_);
+  return {drifts_.begin(), drifts_.end()};
+}
+
+void Monitor::RollDrift() {
+  int64_t now = clock_->NowMillis();
+  for (const auto& d : Drifts()) d->Roll(now);
+}
+
+Json Monitor::FeaturesJson(const std::string& endpoint, int64_t window_ms) {
+  int64_t now = clock_->NowMillis();
+  Json versions = Json::array();
+  std::vector<std::shared_ptr<VersionDrift>> all = Drifts();
+  for (auto it = all.rbegin(); it != all.rend(); ++it) {
+    const VersionDrift& d = **it;
+    if (d.endpoint() != endpoint) continue;
+    (*it)->Roll(now);  // what was recorded since the last tick counts now
+    versions.push_back(monitoring::FeaturesJson(d, d.Window(now - window_ms)));
+  }
+  return Json{{"endpoint", endpoint}, {"window", WindowName(window_ms)}, {"versions", versions}};
 }
 
 void Monitor::RecordPrediction(const serving::VersionMetrics* series,

@@ -21,6 +21,7 @@
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -32,6 +33,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "common/clock.h"
+#include "monitoring/drift_monitor.h"
 #include "monitoring/latency_windows.h"
 #include "monitoring/prediction_log.h"
 #include "nlohmann/json.hpp"
@@ -99,6 +101,17 @@ class Monitor {
   // Prometheus text: window quantiles, accuracy, feedback and store counters, alerts.
   std::string RenderPrometheus() const;
 
+  // Drift: where a version's reference data comes from (NotFound = the version has none).
+  using ReferenceProvider =
+      std::function<absl::StatusOr<CsvTable>(const std::string& model, int64_t version)>;
+  void SetReferenceProvider(ReferenceProvider provider);
+  // ModelManager's make_observer: a VersionDrift for a version with a reference dataset (kept
+  // for the last 32 versions loaded), else nullptr. Runs on the loader thread.
+  std::shared_ptr<serving::VersionObserver> MakeObserver(const serving::ServedVersion& sv);
+  // GET /api/v1/monitoring/{endpoint}/features: every version of the endpoint with a reference
+  // profile, current window beside reference. window_ms <= 1 h.
+  nlohmann::json FeaturesJson(const std::string& endpoint, int64_t window_ms);
+
   absl::Status SetAlertRules(const std::string& endpoint, std::vector<AlertRule> rules);
   std::vector<AlertRule> AlertRules(const std::string& endpoint) const;
   nlohmann::json AlertEvents(const std::string& endpoint) const;
@@ -122,6 +135,12 @@ class Monitor {
   Clock* clock_;
   LatencyWindows windows_;
   PredictionLog predictions_;
+
+  absl::Mutex drift_mu_;
+  ReferenceProvider reference_provider_ ABSL_GUARDED_BY(drift_mu_);
+  std::deque<std::shared_ptr<VersionDrift>> drifts_ ABSL_GUARDED_BY(drift_mu_);
+  std::vector<std::shared_ptr<VersionDrift>> Drifts();
+  void RollDrift();
 
   mutable absl::Mutex alerts_mu_;
   std::map<std::string, std::vector<AlertRule>> rules_ ABSL_GUARDED_BY(alerts_mu_);

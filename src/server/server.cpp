@@ -452,11 +452,41 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const ServerConfig& confi
       log::Info("inference backend ready", {{"framework", b.framework}, {"version", b.version}});
     }
   }
+  monitoring::Monitor::Options mon;
+  mon.tick_ms = config.monitor_tick_ms;
+  mon.predictions.ttl_ms = config.prediction_ttl_s * 1000;
+  mon.predictions.capacity = static_cast<size_t>(config.prediction_store_capacity);
+  mon.rules_path = config.data_dir + "/alert-rules.json";
+  mon.webhook_url = config.alert_webhook_url;
+  c->monitor = std::make_unique<monitoring::Monitor>(mon, &c->metrics, clock);
+  if (config.monitoring) {
+    Components* comps = c.get();
+    c->monitor->SetReferenceProvider(
+        [comps](const std::string& model, int64_t version) -> absl::StatusOr<monitoring::CsvTable> {
+          if (comps->datasets == nullptr) return absl::NotFoundError("no dataset store");
+          HS_ASSIGN_OR_RETURN(governance::LoadedDataset d,
+                              comps->datasets->Load(model, version, "reference"));
+          monitoring::CsvTable t;
+          t.header = d.table.columns;
+          t.columns.assign(t.header.size(), {});
+          for (auto& col : t.columns) col.reserve(d.table.rows.size());
+          for (const auto& row : d.table.rows) {
+            for (size_t k = 0; k < row.size() && k < t.columns.size(); ++k) t.columns[k].push_back(row[k]);
+          }
+          return t;
+        });
+  }
   serving::ModelManager::Options mo;
   mo.cache_dir = config.data_dir + "/cache";
   mo.warmup_runs = config.warmup_runs;
   mo.load_timeout_ms = config.load_timeout_ms;
   mo.intra_op_threads = config.intra_op_threads;
+  if (config.monitoring) {
+    monitoring::Monitor* mon_for_loads = c->monitor.get();
+    mo.make_observer = [mon_for_loads](const serving::ServedVersion& sv) {
+      return mon_for_loads->MakeObserver(sv);
+    };
+  }
   c->manager = std::make_unique<serving::ModelManager>(mo, c->registry.get(), c->store.get(),
                                                        &c->backends, &c->metrics, clock);
   c->deployments = std::make_unique<serving::DeploymentService>(
@@ -493,13 +523,6 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const ServerConfig& confi
   c->mirror = std::make_unique<serving::ShadowMirror>();
   io.mirror = c->mirror.get();
   storage::ArtifactStore* store = c->store.get();
-  monitoring::Monitor::Options mon;
-  mon.tick_ms = config.monitor_tick_ms;
-  mon.predictions.ttl_ms = config.prediction_ttl_s * 1000;
-  mon.predictions.capacity = static_cast<size_t>(config.prediction_store_capacity);
-  mon.rules_path = config.data_dir + "/alert-rules.json";
-  mon.webhook_url = config.alert_webhook_url;
-  c->monitor = std::make_unique<monitoring::Monitor>(mon, &c->metrics, clock);
   if (config.monitoring) {
     io.monitor = c->monitor.get();
     monitoring::Monitor* mon_ptr = c->monitor.get();

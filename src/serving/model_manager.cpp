@@ -365,6 +365,7 @@ absl::StatusOr<std::shared_ptr<ServedVersion>> ModelManager::LoadVersion(
   served->memory_bytes = served->model->memory_bytes();
   served->loaded_at_ms = clock_->NowMillis();
   served->metrics = metrics_->GetOrCreateAll(endpoint, v.model_name, v.version);
+  if (options_.make_observer) served->observer = options_.make_observer(*served);
   return served;
 }
 

@@ -46,6 +46,17 @@
 
 namespace hotswap::serving {
 
+// Watches what a served version receives and answers (online drift monitoring). Called on the
+// request path: implementations must be cheap, allocation-free in the steady state and must
+// not take a lock that anything slow holds.
+class VersionObserver {
+ public:
+  virtual ~VersionObserver() = default;
+  // The request's inputs as the client sent them (before preprocessing).
+  virtual void ObserveInputs(const std::vector<runtime::Tensor>& inputs) = 0;
+  virtual void ObserveOutputs(const std::vector<runtime::Tensor>& outputs) = 0;
+};
+
 // One loaded, warmed-up version. Immutable after publication.
 struct ServedVersion {
   std::string endpoint;
@@ -62,6 +73,7 @@ struct ServedVersion {
   int64_t loaded_at_ms = 0;
   double load_seconds = 0;
   VariantMetrics metrics;  // one series per role (stable, candidate, shadow)
+  std::shared_ptr<VersionObserver> observer;  // drift monitoring; nullptr = none
 };
 
 // What one endpoint serves. Immutable; replaced as a whole on every change (a deploy, a routing
@@ -101,6 +113,8 @@ class ModelManager {
     int warmup_runs = 5;            // runs on synthesised inputs before a version is published
     int64_t load_timeout_ms = 120'000;
     int intra_op_threads = 1;       // engine threads per Run
+    // Called on the loader thread before a version is published; may return nullptr.
+    std::function<std::shared_ptr<VersionObserver>(const ServedVersion&)> make_observer;
   };
   using DoneCallback = std::function<void(const absl::StatusOr<LoadReport>&)>;
 
