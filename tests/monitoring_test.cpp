@@ -422,5 +422,45 @@ TEST_F(AlertTest, FiringAlertIsPostedToTheWebhookAndRulesSurviveARestart) {
   EXPECT_EQ(after["rules"][0]["name"], "any-latency");
 }
 
+TEST_F(AlertTest, DeploymentOutcomesAndRolloutDecisionsArePostedToTheDeploymentWebhook) {
+  server::ServerConfig c;
+  c.deployment_webhook_url = receiver_.Url();
+  TestServer s(c);
+  ASSERT_EQ(s.Call("POST", "/api/v1/models", {{"name", "sum"}}).status, 201);
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_EQ(s.Upload("sum", {{"framework", "onnx"}},
+                       ReadAll(std::string(HOTSWAP_SWAP_MODELS_DIR) + "/sum_4.onnx")).status, 201);
+  }
+  HttpResult d = s.Call("POST", "/api/v1/deployments", {{"model", "sum"}, {"version", 1}});
+  ASSERT_EQ(d.status, 202);
+  ASSERT_TRUE(testing_util::WaitFor([&] { return !receiver_.Events().empty(); }, 10000));
+  json e = receiver_.Events()[0];
+  EXPECT_EQ(e["type"], "deployment.outcome");
+  EXPECT_EQ(e["state"], "succeeded");
+  EXPECT_EQ(e["endpoint"], "sum");
+  EXPECT_EQ(e["deployment"], d.json()["id"]);
+  // A canary: its first step is a decision event, its abort an outcome.
+  HttpResult r = s.Call("POST", "/api/v1/deployments",
+                        {{"model", "sum"}, {"version", 2}, {"strategy", "canary"},
+                         {"steps", {{{"weight", 10}, {"duration_s", 3600}}}}});
+  ASSERT_EQ(r.status, 202) << r.body;
+  std::string id = r.json()["id"];
+  ASSERT_TRUE(testing_util::WaitFor([&] {
+    for (const auto& ev : receiver_.Events()) {
+      if (ev["type"] == "rollout.decision" && ev["deployment"] == id) return true;
+    }
+    return false;
+  }, 10000));
+  ASSERT_EQ(s.Call("POST", "/api/v1/deployments/" + id + "/abort").status, 200);
+  ASSERT_TRUE(testing_util::WaitFor([&] {
+    for (const auto& ev : receiver_.Events()) {
+      if (ev["type"] == "deployment.outcome" && ev["deployment"] == id && ev["state"] == "aborted") return true;
+    }
+    return false;
+  }, 10000));
+  EXPECT_NE(Http("GET", s.Url("/metrics")).body.find("hotswap_deployment_webhook_total{result=\"sent\"}"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace hotswap

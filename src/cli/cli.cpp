@@ -238,6 +238,20 @@ int Cli::Run(int argc, const char* const* argv) {
       ->capture_default_str();
   serve->add_option("--intra-op-threads", cfg.intra_op_threads, "Engine threads per inference run")
       ->capture_default_str();
+  bool no_monitoring = false;
+  serve->add_flag("--no-monitoring", no_monitoring,
+                  "Do not remember predictions for feedback joins, drift or quality analysis "
+                  "(latency windows stay on; docs/monitoring.md)");
+  serve->add_option("--prediction-ttl-s", cfg.prediction_ttl_s,
+                    "How long a prediction waits for its feedback")
+      ->capture_default_str();
+  serve->add_option("--prediction-store-capacity", cfg.prediction_store_capacity,
+                    "Predictions remembered at most (oldest evicted)")
+      ->capture_default_str();
+  serve->add_option("--alert-webhook-url", cfg.alert_webhook_url,
+                    "POST monitoring alert events here (docs/monitoring.md)");
+  serve->add_option("--deployment-webhook-url", cfg.deployment_webhook_url,
+                    "POST rollout decisions and deployment outcomes here (docs/rollouts.md)");
   serve->add_option("--audit-key-file", cfg.audit_key_file,
                     "Audit checkpoint HMAC key, hex (default: DATA_DIR/audit.key, generated on "
                     "first start; replicas sharing a registry need the same key)");
@@ -278,6 +292,15 @@ int Cli::Run(int argc, const char* const* argv) {
       merged.load_timeout_ms = cfg.load_timeout_ms;
     if (serve->count("--intra-op-threads") || config_file.empty())
       merged.intra_op_threads = cfg.intra_op_threads;
+    if (no_monitoring) merged.monitoring = false;
+    if (serve->count("--prediction-ttl-s") || config_file.empty())
+      merged.prediction_ttl_s = cfg.prediction_ttl_s;
+    if (serve->count("--prediction-store-capacity") || config_file.empty())
+      merged.prediction_store_capacity = cfg.prediction_store_capacity;
+    if (serve->count("--alert-webhook-url") || config_file.empty())
+      merged.alert_webhook_url = cfg.alert_webhook_url;
+    if (serve->count("--deployment-webhook-url") || config_file.empty())
+      merged.deployment_webhook_url = cfg.deployment_webhook_url;
     if (serve->count("--audit-key-file") || config_file.empty())
       merged.audit_key_file = cfg.audit_key_file;
     if (serve->count("--audit-checkpoint-every") || config_file.empty())

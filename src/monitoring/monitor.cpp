@@ -1,7 +1,5 @@
 #include "monitoring/monitor.h"
 
-#include <curl/curl.h>
-
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -58,7 +56,6 @@ std::optional<std::pair<double, int64_t>> MetricValue(const Json& s, const std::
   return std::make_pair(*v, n);
 }
 
-size_t DiscardBody(char*, size_t size, size_t nmemb, void*) { return size * nmemb; }
 
 }  // namespace
 
@@ -155,7 +152,8 @@ Monitor::Monitor(Options options, serving::MetricsRegistry* metrics, Clock* cloc
     : options_(std::move(options)),
       clock_(clock),
       windows_(options_.windows, metrics, clock),
-      predictions_(options_.predictions, clock) {}
+      predictions_(options_.predictions, clock),
+      webhook_(options_.webhook_url) {}
 
 Monitor::~Monitor() { Stop(); }
 
@@ -181,9 +179,6 @@ absl::Status Monitor::Start() {
   if (options_.start_thread) {
     loop_ = std::thread([this] { Loop(); });
   }
-  if (!options_.webhook_url.empty()) {
-    sender_ = std::thread([this] { SenderLoop(); });
-  }
   return absl::OkStatus();
 }
 
@@ -192,13 +187,7 @@ void Monitor::Stop() {
     absl::MutexLock lock(&loop_mu_);
     loop_stop_ = true;
   }
-  {
-    absl::MutexLock lock(&send_mu_);
-    stopping_ = true;
-    send_cv_.SignalAll();
-  }
   if (loop_.joinable()) loop_.join();
-  if (sender_.joinable()) sender_.join();
 }
 
 void Monitor::Loop() {
@@ -505,50 +494,8 @@ void Monitor::EvaluateAlerts() {
     log::Info("monitoring alert", {{"state", e["state"].get<std::string>()},
                                    {"endpoint", e["endpoint"].get<std::string>()},
                                    {"rule", e["rule"]["name"].get<std::string>()}});
-    if (options_.webhook_url.empty()) continue;
-    absl::MutexLock lock(&send_mu_);
-    if (outbox_.size() >= 256) {
-      webhook_dropped_.fetch_add(1);
-      continue;
-    }
-    outbox_.push_back(e.dump());
-    send_cv_.Signal();
+    webhook_.Enqueue(e);
   }
-}
-
-void Monitor::SenderLoop() {
-  CURL* curl = curl_easy_init();
-  for (;;) {
-    std::string body;
-    {
-      absl::MutexLock lock(&send_mu_);
-      while (outbox_.empty() && !stopping_) send_cv_.Wait(&send_mu_);
-      if (outbox_.empty()) break;
-      body = std::move(outbox_.front());
-      outbox_.pop_front();
-    }
-    bool ok = false;
-    for (int attempt = 0; attempt < 3 && !ok; ++attempt) {
-      if (attempt > 0) absl::SleepFor(absl::Milliseconds(200 * attempt));
-      curl_easy_reset(curl);
-      struct curl_slist* headers = curl_slist_append(nullptr, "Content-Type: application/json");
-      curl_easy_setopt(curl, CURLOPT_URL, options_.webhook_url.c_str());
-      curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-      curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.c_str());
-      curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
-      curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 5000L);
-      curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-      curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &DiscardBody);
-      CURLcode rc = curl_easy_perform(curl);
-      long status = 0;
-      curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-      curl_slist_free_all(headers);
-      ok = rc == CURLE_OK && status >= 200 && status < 300;
-    }
-    (ok ? webhook_sent_ : webhook_failed_).fetch_add(1);
-    if (!ok) log::Warn("alert webhook failed after 3 attempts", {{"url", options_.webhook_url}});
-  }
-  curl_easy_cleanup(curl);
 }
 
 std::string Monitor::RenderPrometheus() const {
@@ -602,11 +549,9 @@ std::string Monitor::RenderPrometheus() const {
       "buffer was full.\n# TYPE hotswap_predictions_dropped_total counter\n"
       "hotswap_predictions_dropped_total ",
       c.staging_dropped, "\n",
-      "# HELP hotswap_alert_webhook_total Alert events posted to the webhook, by result.\n"
-      "# TYPE hotswap_alert_webhook_total counter\n",
-      "hotswap_alert_webhook_total{result=\"sent\"} ", webhook_sent_.load(), "\n",
-      "hotswap_alert_webhook_total{result=\"failed\"} ", webhook_failed_.load(), "\n",
-      "hotswap_alert_webhook_total{result=\"dropped\"} ", webhook_dropped_.load(), "\n");
+      "");
+  out += webhook_.RenderPrometheus("hotswap_alert_webhook_total",
+                                   "Alert events posted to the webhook, by result.");
   return out;
 }
 

@@ -35,6 +35,7 @@
 #include "common/clock.h"
 #include "monitoring/drift_monitor.h"
 #include "monitoring/latency_windows.h"
+#include "monitoring/webhook.h"
 #include "monitoring/prediction_log.h"
 #include "nlohmann/json.hpp"
 #include "runtime/tensor.h"
@@ -126,7 +127,6 @@ class Monitor {
  private:
   void Loop();
   void EvaluateAlerts();
-  void SenderLoop();
   absl::Status PersistRules() ABSL_EXCLUSIVE_LOCKS_REQUIRED(alerts_mu_);
   // A series' window as the metrics alerts and the JSON use (nullptr fields when undefined).
   nlohmann::json SeriesJson(const LatencyWindow& w, int64_t window_ms) const;
@@ -149,15 +149,11 @@ class Monitor {
       ABSL_GUARDED_BY(alerts_mu_);
   std::deque<nlohmann::json> events_ ABSL_GUARDED_BY(alerts_mu_);
 
-  absl::Mutex send_mu_;
-  absl::CondVar send_cv_;
-  std::deque<std::string> outbox_ ABSL_GUARDED_BY(send_mu_);
-  bool stopping_ ABSL_GUARDED_BY(send_mu_) = false;
-  std::atomic<uint64_t> webhook_sent_{0}, webhook_failed_{0}, webhook_dropped_{0};
+  WebhookSender webhook_;
 
   absl::Mutex loop_mu_;
   bool loop_stop_ ABSL_GUARDED_BY(loop_mu_) = false;
-  std::thread loop_, sender_;
+  std::thread loop_;
 };
 
 }  // namespace hotswap::monitoring

@@ -163,9 +163,10 @@ absl::Status ServerConfig::MergeFile(const std::string& path) {
       if (key == "prediction_ttl_s") prediction_ttl_s = v;
       if (key == "prediction_store_capacity") prediction_store_capacity = v;
       if (key == "monitor_tick_ms") monitor_tick_ms = v;
-    } else if (key == "alert_webhook_url") {
+    } else if (key == "alert_webhook_url" || key == "deployment_webhook_url") {
       if (!value.is_string()) return bad("a string");
-      alert_webhook_url = value.get<std::string>();
+      (key == "alert_webhook_url" ? alert_webhook_url : deployment_webhook_url) =
+          value.get<std::string>();
     } else if (key == "audit_key" || key == "audit_key_file") {
       if (!value.is_string()) return bad("a string");
       (key == "audit_key" ? audit_key : audit_key_file) = value.get<std::string>();
@@ -181,7 +182,7 @@ absl::Status ServerConfig::MergeFile(const std::string& path) {
           "s3_part_size_bytes, s3_max_attempts, threads, max_body_bytes, "
           "max_artifact_bytes, log_level, max_inflight_per_endpoint, max_infer_body_bytes, warmup_runs, "
           "load_timeout_ms, intra_op_threads, monitoring, prediction_ttl_s, "
-          "prediction_store_capacity, monitor_tick_ms, alert_webhook_url, audit_key, "
+          "prediction_store_capacity, monitor_tick_ms, alert_webhook_url, deployment_webhook_url, audit_key, "
           "audit_key_file, audit_checkpoint_every)"));
     }
   }
@@ -250,9 +251,11 @@ absl::Status ServerConfig::Validate() const {
   if (monitor_tick_ms < 100 || monitor_tick_ms > 60'000) {
     return absl::InvalidArgumentError("monitor_tick_ms must be from 100 to 60000");
   }
-  if (!alert_webhook_url.empty() && alert_webhook_url.rfind("http://", 0) != 0 &&
-      alert_webhook_url.rfind("https://", 0) != 0) {
-    return absl::InvalidArgumentError("alert_webhook_url must start with http:// or https://");
+  for (const auto& [key, url] : {std::pair<const char*, const std::string*>{"alert_webhook_url", &alert_webhook_url},
+                                  {"deployment_webhook_url", &deployment_webhook_url}}) {
+    if (!url->empty() && url->rfind("http://", 0) != 0 && url->rfind("https://", 0) != 0) {
+      return absl::InvalidArgumentError(absl::StrCat(key, " must start with http:// or https://"));
+    }
   }
   if (intra_op_threads < 1 || intra_op_threads > 64) {
     return absl::InvalidArgumentError("intra_op_threads must be from 1 to 64");
@@ -289,6 +292,7 @@ struct Server::Components {
   std::unique_ptr<serving::DeploymentService> deployments;
   std::unique_ptr<serving::ShadowMirror> mirror;
   std::unique_ptr<monitoring::Monitor> monitor;
+  std::unique_ptr<monitoring::WebhookSender> deployment_webhook;
   std::unique_ptr<api::InferenceApi> inference;
   std::unique_ptr<api::MonitoringApi> monitoring_api;
   http::Router router;
@@ -492,7 +496,23 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const ServerConfig& confi
   c->deployments = std::make_unique<serving::DeploymentService>(
       c->registry.get(), c->deployment_store.get(), c->manager.get(), clock);
   governance::AuditLog* audit = c->audit.get();
-  c->deployments->SetOutcomeListener([audit](const domain::Deployment& d) {
+  c->deployment_webhook = std::make_unique<monitoring::WebhookSender>(config.deployment_webhook_url);
+  monitoring::WebhookSender* dep_hook = c->deployment_webhook.get();
+  auto event_of = [](const char* type, const domain::Deployment& d) {
+    return json{{"type", type},          {"deployment", d.id},      {"endpoint", d.endpoint},
+                {"model", d.model_name}, {"version", d.version},    {"strategy", d.strategy},
+                {"state", d.state},      {"message", d.message}};
+  };
+  if (dep_hook->enabled()) {
+    c->deployments->SetDecisionListener([dep_hook, event_of](const domain::Deployment& d,
+                                                             const json& entry) {
+      json e = event_of("rollout.decision", d);
+      e["decision"] = entry;
+      dep_hook->Enqueue(e);
+    });
+  }
+  c->deployments->SetOutcomeListener([audit, dep_hook, event_of](const domain::Deployment& d) {
+    dep_hook->Enqueue(event_of("deployment.outcome", d));
     api::RecordSystemChange(audit, "deployment." + d.state, "endpoint/" + d.endpoint, "", nullptr,
                             json{{"id", d.id},
                                  {"model", d.model_name},
@@ -533,9 +553,12 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const ServerConfig& confi
         });
   }
   monitoring::Monitor* monitor = c->monitor.get();
-  io.extra_metrics = [store, monitor, audit] {
+  io.extra_metrics = [store, monitor, audit, dep_hook] {
     return storage::RenderArtifactStoreMetrics(store->Stats(), store->Kind()) +
-           monitor->RenderPrometheus() + audit->RenderMetrics();
+           monitor->RenderPrometheus() + audit->RenderMetrics() +
+           dep_hook->RenderPrometheus("hotswap_deployment_webhook_total",
+                                      "Rollout decisions and deployment outcomes posted to the "
+                                      "deployment webhook, by result.");
   };
   io.audit = audit;
   c->inference = std::make_unique<api::InferenceApi>(io, c->manager.get(), c->deployments.get(),

@@ -61,6 +61,7 @@ struct ServerConfig {
   int64_t prediction_store_capacity = 200'000;    // predictions remembered at most
   int64_t monitor_tick_ms = 5000;                 // window snapshots and alert evaluation
   std::string alert_webhook_url;                  // alert events are POSTed here ("" = none)
+  std::string deployment_webhook_url;             // rollout decisions and outcomes ("" = none)
   // Audit log (docs/audit.md). The HMAC key of its checkpoints: `audit_key` (hex, config file
   // only, never a flag), else the file `audit_key_file` (hex), else DATA_DIR/audit.key, generated
   // on first start (32 random bytes, mode 0600). Replicas sharing a database need the same key.

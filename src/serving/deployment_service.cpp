@@ -474,6 +474,7 @@ void DeploymentService::Record(ActiveRollout& a, const std::string& action,
     entry["verdict"] = VerdictName(decision->verdict);
     entry["analysis"] = decision->detail;
   }
+  if (decision_listener_) decision_listener_(a.d, entry);
   domain::Json& list = a.d.rollout["decisions"];
   list.push_back(std::move(entry));
   // Bounded: the first and the latest decisions are kept.

@@ -106,6 +106,11 @@ class DeploymentService {
   // Quality signals for the analysis and A/B tests (monitoring); set before StartOrchestrator.
   // Without one, analysis judges errors and latency only and ab-test deployments are refused.
   void SetQualitySource(QualitySource source) { quality_ = std::move(source); }
+  // Every rollout decision as it is recorded (step, advance, gate, rollback, promote, ...): the
+  // deployment and the decision entry. Called with the orchestrator's lock held: it must only
+  // hand the event on (e.g. enqueue it), never block. Set before StartOrchestrator.
+  using DecisionListener = std::function<void(const domain::Deployment&, const domain::Json&)>;
+  void SetDecisionListener(DecisionListener listener) { decision_listener_ = std::move(listener); }
 
   // Advances every active rollout to the clock's now: analysis, next step, promotion, rollback.
   // The orchestrator thread calls it every `tick_ms`; tests call it directly on a fake clock.
@@ -169,6 +174,7 @@ class DeploymentService {
   std::vector<domain::Deployment> ended_ ABSL_GUARDED_BY(rollout_mu_);  // for FlushOutcomes
   OutcomeListener outcome_listener_;
   QualitySource quality_;
+  DecisionListener decision_listener_;
 
   absl::Mutex orchestrator_mu_;
   bool orchestrator_stop_ ABSL_GUARDED_BY(orchestrator_mu_) = false;
