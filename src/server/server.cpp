@@ -41,6 +41,7 @@
 #include "registry/sqlite_dataset_store.h"
 #include "registry/sqlite_deployment_store.h"
 #include "runtime/onnx/onnx_backend.h"
+#include "tracing/tracer.h"
 #include "runtime/optional_backends.h"
 #include "registry/sqlite_registry.h"
 #include "registry/sqlite_token_store.h"
@@ -172,6 +173,12 @@ absl::Status ServerConfig::MergeFile(const std::string& path) {
     } else if (key == "audit_checkpoint_every") {
       if (!value.is_number_integer()) return bad("an integer");
       audit_checkpoint_every = value.get<int64_t>();
+    } else if (key == "otlp_endpoint") {
+      if (!value.is_string()) return bad("a string URL, e.g. http://127.0.0.1:4318");
+      otlp_endpoint = value.get<std::string>();
+    } else if (key == "trace_sample_ratio") {
+      if (!value.is_number()) return bad("a number from 0 to 1");
+      trace_sample_ratio = value.get<double>();
     } else {
       return absl::InvalidArgumentError(absl::StrCat(
           "config file '", path, "': unknown key '", key,
@@ -182,7 +189,7 @@ absl::Status ServerConfig::MergeFile(const std::string& path) {
           "max_artifact_bytes, log_level, max_inflight_per_endpoint, max_infer_body_bytes, warmup_runs, "
           "load_timeout_ms, intra_op_threads, monitoring, prediction_ttl_s, "
           "prediction_store_capacity, monitor_tick_ms, alert_webhook_url, audit_key, "
-          "audit_key_file, audit_checkpoint_every)"));
+          "audit_key_file, audit_checkpoint_every, otlp_endpoint, trace_sample_ratio)"));
     }
   }
   return absl::OkStatus();
@@ -260,6 +267,15 @@ absl::Status ServerConfig::Validate() const {
   if (audit_checkpoint_every < 0) {
     return absl::InvalidArgumentError("audit_checkpoint_every must be >= 0 (0 = only on demand)");
   }
+  if (!otlp_endpoint.empty() && otlp_endpoint.rfind("http://", 0) != 0 &&
+      otlp_endpoint.rfind("https://", 0) != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "otlp_endpoint '", otlp_endpoint,
+        "' must start with http:// or https:// (e.g. http://127.0.0.1:4318; empty = tracing off)"));
+  }
+  if (!(trace_sample_ratio >= 0.0 && trace_sample_ratio <= 1.0)) {
+    return absl::InvalidArgumentError("trace_sample_ratio must be from 0 to 1");
+  }
   log::Level level;
   if (!log::ParseLevel(log_level, &level)) {
     return absl::InvalidArgumentError(
@@ -269,6 +285,8 @@ absl::Status ServerConfig::Validate() const {
 }
 
 struct Server::Components {
+  // First, so it is destroyed last: the deployment service and the APIs hold a pointer to it.
+  std::unique_ptr<tracing::Tracer> tracer;  // nullptr = tracing off
   std::shared_ptr<void> database;  // keeps the SQLite or PostgreSQL connection(s) alive
   std::unique_ptr<registry::ModelRegistry> registry;
   std::unique_ptr<auth::TokenStore> tokens;
@@ -461,6 +479,15 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const ServerConfig& confi
                                                        &c->backends, &c->metrics, clock);
   c->deployments = std::make_unique<serving::DeploymentService>(
       c->registry.get(), c->deployment_store.get(), c->manager.get(), clock);
+  if (!config.otlp_endpoint.empty()) {
+    tracing::Tracer::Options to;
+    to.endpoint = config.otlp_endpoint;
+    to.sample_ratio = config.trace_sample_ratio;
+    HS_ASSIGN_OR_RETURN(c->tracer, tracing::Tracer::Create(std::move(to)));
+    c->deployments->SetTracer(c->tracer.get());
+    log::Info("tracing on", {{"otlp_url", c->tracer->url()},
+                             {"sample_ratio", config.trace_sample_ratio}});
+  }
   governance::AuditLog* audit = c->audit.get();
   c->deployments->SetOutcomeListener([audit](const domain::Deployment& d) {
     api::RecordSystemChange(audit, "deployment." + d.state, "endpoint/" + d.endpoint, "", nullptr,
@@ -502,10 +529,13 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const ServerConfig& confi
   c->monitor = std::make_unique<monitoring::Monitor>(mon, &c->metrics, clock);
   if (config.monitoring) io.monitor = c->monitor.get();
   monitoring::Monitor* monitor = c->monitor.get();
-  io.extra_metrics = [store, monitor, audit] {
+  tracing::Tracer* tracer = c->tracer.get();
+  io.extra_metrics = [store, monitor, audit, tracer] {
     return storage::RenderArtifactStoreMetrics(store->Stats(), store->Kind()) +
-           monitor->RenderPrometheus() + audit->RenderMetrics();
+           monitor->RenderPrometheus() + audit->RenderMetrics() +
+           (tracer != nullptr ? tracer->RenderPrometheus() : std::string());
   };
+  io.tracer = tracer;
   io.audit = audit;
   c->inference = std::make_unique<api::InferenceApi>(io, c->manager.get(), c->deployments.get(),
                                                      &c->metrics, &c->backends, readiness);
@@ -562,6 +592,7 @@ void Server::Stop() {
   if (c_->deployments) c_->deployments->StopOrchestrator();
   if (c_->deployments) c_->deployments->WaitLoadsIdle();
   if (c_->monitor) c_->monitor->Stop();
+  if (c_->tracer) c_->tracer->Stop();  // last: sends the spans of everything that stopped
 }
 
 bool Server::ready() const { return c_->ready.load(); }
