@@ -428,6 +428,41 @@ TEST_F(TracingTest, AbortedRolloutWithoutTraceparentIsANewTraceAndEndsItsOpenSte
   EXPECT_EQ(Attr(*step, "hotswap.rollout.step"), "1");
 }
 
+TEST_F(TracingTest, RolloutResumedAfterARestartStaysInItsTrace) {
+  Collector collector;
+  FakeClock clock;
+  TestServer s(Traced(collector), &clock);
+  Setup(s);
+  std::string trace = "ffffffffffffffffffffffffffffff06";
+  HttpResult created = Http("POST", s.Url("/api/v1/deployments"),
+                            json({{"model", "m"}, {"version", 2}, {"strategy", "canary"}}).dump(),
+                            {"Authorization: Bearer " + s.admin(),
+                             absl::StrCat("traceparent: 00-", trace, "-", kParentId, "-01")});
+  ASSERT_EQ(created.status, 202) << created.body;
+  std::string id = created.json()["id"];
+  std::string rollout_span = created.json()["rollout"]["trace"]["traceparent"].get<std::string>().substr(36, 16);
+  auto state = [&] { return s.Call("GET", "/api/v1/deployments/" + id).json()["state"]; };
+  ASSERT_TRUE(testing_util::WaitFor([&] { return state() == "progressing"; }));
+  auto decisions = [&] { return s.Call("GET", "/api/v1/deployments/" + id).json()["decisions"].size(); };
+  size_t before = decisions();
+  s.Restart();
+  // Resumed once the candidate is loaded again and the step re-entered (a new "step" decision).
+  ASSERT_TRUE(testing_util::WaitFor([&] { return decisions() > before; }));
+  ASSERT_EQ(s.Call("POST", "/api/v1/deployments/" + id + "/abort").status, 200);
+  std::vector<json> spans = collector.WaitForTrace(trace, 2);
+  const json* rollout = Named(spans, "rollout");
+  ASSERT_NE(rollout, nullptr) << json(spans).dump(2);
+  // The same rollout span as before the restart, still the caller's child.
+  EXPECT_EQ((*rollout)["spanId"], rollout_span);
+  EXPECT_EQ((*rollout)["parentSpanId"], kParentId);
+  EXPECT_EQ(Attr(*rollout, "hotswap.rollout.state"), "aborted");
+  // The step open at the restart is not exported; the resumed step is, under the same rollout.
+  const json* step = Named(spans, "rollout.step");
+  ASSERT_NE(step, nullptr);
+  EXPECT_EQ((*step)["parentSpanId"], rollout_span);
+  EXPECT_EQ(Attr(*step, "hotswap.rollout.action"), "abort");
+}
+
 TEST(TracingConfig, RejectsABadEndpointOrRatio) {
   server::ServerConfig c;
   c.otlp_endpoint = "127.0.0.1:4318";
