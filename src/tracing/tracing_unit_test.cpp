@@ -235,9 +235,15 @@ TEST(OtlpJson, EncodesEachAttributeTypeAsTheProtobufJsonMappingSays) {
   EXPECT_EQ(j["attributes"][2]["value"], json({{"doubleValue", 0.25}}));
   EXPECT_EQ(j["attributes"][3]["value"], json({{"boolValue", true}}));
   EXPECT_EQ(j["attributes"][4]["value"], json({{"doubleValue", "NaN"}}));
-  // Invalid UTF-8 in a name (it comes from a request path) does not break the body.
-  s.name = std::string("bad\xff");
-  EXPECT_NO_THROW(json::parse(EncodeOtlpJson({s}, "hotswap")));
+  // Strings are escaped; valid UTF-8 is kept, invalid bytes (names come from request paths)
+  // become U+FFFD instead of breaking the body.
+  s.name = "q\"b\\n\n\x01 \xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 bad\xff\xc3 \xed\xa0\x80";
+  json body = json::parse(EncodeOtlpJson({s}, "hot\"swap"));
+  EXPECT_EQ(body["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["name"],
+            "q\"b\\n\n\x01 \xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 bad\xef\xbf\xbd\xef\xbf\xbd "
+            "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
+  EXPECT_EQ(body["resourceSpans"][0]["resource"]["attributes"][0]["value"]["stringValue"],
+            "hot\"swap");
 }
 
 // ---- sampling ------------------------------------------------------------------------------
