@@ -174,6 +174,40 @@ std::variant<std::shared_ptr<const serving::Endpoint>, HttpResponse> InferenceAp
 }
 
 HttpResponse InferenceApi::Infer(HttpRequest& req) {
+  tracing::Tracer* tracer = options_.tracer;
+  if (tracer == nullptr) return InferImpl(req, nullptr);  // tracing off: this is all it costs
+  tracing::RequestTrace trace(tracer, req.Header("traceparent"), req.Header("tracestate"),
+                              req.arrival);
+  HttpResponse r = InferImpl(req, trace.sampled() ? &trace : nullptr);
+  r.headers.emplace_back("traceparent", trace.Traceparent());
+  if (!trace.sampled()) return r;
+  // The server span, named and described after OpenTelemetry's HTTP semantic conventions.
+  tracing::Span& span = trace.server();
+  const char* route = req.Param("version").empty() ? "/v2/models/{model}/infer"
+                                                   : "/v2/models/{model}/versions/{version}/infer";
+  span.name = absl::StrCat("POST ", route);
+  span.SetString("http.request.method", "POST");
+  span.SetString("http.route", route);
+  span.SetString("url.path", req.path);
+  span.SetInt("http.response.status_code", r.status);
+  span.SetString("hotswap.request_id", req.request_id);
+  if (span.Find("hotswap.endpoint") == nullptr) span.SetString("hotswap.endpoint", req.Param("model"));
+  if (r.status >= 400) {
+    json body = json::parse(r.body, nullptr, false);
+    std::string message = body.is_object() && body.contains("error") && body["error"].is_string()
+                              ? body["error"].get<std::string>()
+                              : absl::StrCat("HTTP ", r.status);
+    span.SetString("error.type", std::to_string(r.status));
+    // The phase that failed is marked; the server span only for 5xx (a client's mistake is not
+    // the server's error, as the HTTP conventions say).
+    if (tracing::Span* failed = trace.open_child()) failed->SetError(message);
+    if (r.status >= 500) span.SetError(message);
+  }
+  trace.Finish(std::chrono::steady_clock::now());
+  return r;
+}
+
+HttpResponse InferenceApi::InferImpl(HttpRequest& req, tracing::RequestTrace* trace) {
   const auto handler_start = std::chrono::steady_clock::now();
   auto resolved = Resolve(req);
   if (auto* r = std::get_if<HttpResponse>(&resolved)) return std::move(*r);
@@ -205,8 +239,29 @@ HttpResponse InferenceApi::Infer(HttpRequest& req) {
     ~Release() { n->fetch_sub(1, std::memory_order_relaxed); }
   } release{ep->in_flight.get()};
 
+  // Tracing (sampled requests only): `route` = endpoint lookup and admission (its attributes name
+  // the variant chosen once the request id is parsed), `preprocess` = decode, preprocessing and
+  // validation, `run` = the engine.
+  size_t route_span = 0;
+  if (trace) {
+    auto now = std::chrono::steady_clock::now();
+    route_span = trace->StartChild("route", handler_start);
+    trace->EndChild(route_span, now);
+    trace->StartChild("preprocess", now);
+  }
+  auto annotate = [&] {
+    if (!trace) return;
+    for (tracing::Span* s : {&trace->server(), &trace->child(route_span)}) {
+      s->SetString("hotswap.endpoint", ep->name);
+      s->SetString("hotswap.model", svp->model_name);
+      s->SetString("hotswap.version", svp->version_text);
+      s->SetString("hotswap.variant", VariantName(*ep, svp));
+    }
+  };
+
   auto fail = [&](HttpResponse r) {
     route("");
+    annotate();
     svp->metrics[VariantOf(*ep, svp)].RecordFailure(
         Seconds(req.arrival, std::chrono::steady_clock::now()));
     r.headers.emplace_back("x-hotswap-model-version", svp->version_text);
@@ -226,6 +281,7 @@ HttpResponse InferenceApi::Infer(HttpRequest& req) {
   if (!parsed.ok()) return fail(V2(parsed.status()));
   serving::InferRequest& ir = *parsed;
   route(ir.id);
+  annotate();
   const serving::ServedVersion& sv = *svp;
 
   std::vector<runtime::Tensor> inputs = std::move(ir.inputs);
@@ -260,6 +316,15 @@ HttpResponse InferenceApi::Infer(HttpRequest& req) {
   std::vector<runtime::Tensor> outputs;
   absl::Status run = sv.model->Run(inputs, output_names, &outputs);
   auto compute_end = std::chrono::steady_clock::now();
+  if (trace) {
+    trace->EndChild(trace->child_count() - 1, compute_start);  // preprocess
+    size_t run_span = trace->StartChild("run", compute_start);
+    trace->EndChild(run_span, compute_end);
+    tracing::Span& r = trace->child(run_span);
+    r.SetString("hotswap.framework", sv.framework);
+    r.SetString("hotswap.version", sv.version_text);
+    if (!run.ok()) r.SetError(absl::StrCat("inference failed: ", run.message()));
+  }
   if (!run.ok()) {
     int code = absl::IsInvalidArgument(run) ? 400 : 500;
     return fail(HttpResponse::V2Error(code, absl::StrCat("inference failed: ", run.message())));
@@ -436,6 +501,10 @@ HttpResponse InferenceApi::CreateDeployment(HttpRequest& req) {
   serving::DeployRequest dr;
   dr.options = j;
   dr.requested_by = req.principal;
+  if (options_.tracer != nullptr) {  // a traced rollout becomes part of the caller's trace
+    if (const std::string* tp = req.Header("traceparent")) dr.traceparent = *tp;
+    if (const std::string* ts = req.Header("tracestate")) dr.tracestate = *ts;
+  }
   if (!j.contains("model") || !j["model"].is_string()) {
     return DeploymentError(absl::InvalidArgumentError("model: required string"));
   }

@@ -29,6 +29,7 @@
 #include "serving/metrics.h"
 #include "serving/model_manager.h"
 #include "serving/shadow.h"
+#include "tracing/tracer.h"
 
 namespace hotswap::api {
 
@@ -49,6 +50,10 @@ class InferenceApi {
     // Deployment changes made through the API (create, undeploy, rollout control, repository
     // load/unload) are recorded here after they succeed; nullptr = no audit log.
     governance::AuditLog* audit = nullptr;
+    // Tracing (docs/tracing.md): infer requests get a SERVER span with `route`, `preprocess`
+    // and `run` children, and every infer response a `traceparent`; nullptr = tracing off (the
+    // request path then pays one null check).
+    tracing::Tracer* tracer = nullptr;
   };
   using ReadinessProbe = std::function<absl::Status()>;
 
@@ -60,6 +65,8 @@ class InferenceApi {
 
  private:
   http::HttpResponse Infer(http::HttpRequest& req);
+  // The infer handler proper; `trace` is the request's sampled trace, or nullptr.
+  http::HttpResponse InferImpl(http::HttpRequest& req, tracing::RequestTrace* trace);
   http::HttpResponse ModelMetadata(http::HttpRequest& req);
   http::HttpResponse ModelReady(http::HttpRequest& req);
   http::HttpResponse ModelConfig(http::HttpRequest& req);

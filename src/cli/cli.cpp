@@ -204,7 +204,8 @@ int Cli::Run(int argc, const char* const* argv) {
                     "max_body_bytes, "
                     "max_artifact_bytes, log_level, max_inflight_per_endpoint, "
                     "max_infer_body_bytes, warmup_runs, load_timeout_ms, intra_op_threads, "
-                    "audit_key, audit_key_file, audit_checkpoint_every); flags override it");
+                    "audit_key, audit_key_file, audit_checkpoint_every, otlp_endpoint, "
+                    "trace_sample_ratio); flags override it");
   serve->add_option("--registry-url", cfg.registry_url,
                     "PostgreSQL registry, postgresql://user:pass@host:port/db (default: SQLite in "
                     "the data dir)");
@@ -258,6 +259,13 @@ int Cli::Run(int argc, const char* const* argv) {
   serve->add_option("--audit-checkpoint-every", cfg.audit_checkpoint_every,
                     "Sign an audit checkpoint every N entries (0 = only on demand)")
       ->capture_default_str();
+  serve->add_option("--otlp-endpoint", cfg.otlp_endpoint,
+                    "OpenTelemetry collector for traces, OTLP/HTTP JSON, e.g. "
+                    "http://127.0.0.1:4318 (/v1/traces is appended). Default: tracing off");
+  serve->add_option("--trace-sample-ratio", cfg.trace_sample_ratio,
+                    "Share of new traces recorded, 0..1 (a request's traceparent decides for "
+                    "its own trace)")
+      ->capture_default_str();
   serve->callback([&] {
     server::ServerConfig merged;
     if (!config_file.empty()) {
@@ -305,6 +313,10 @@ int Cli::Run(int argc, const char* const* argv) {
       merged.audit_key_file = cfg.audit_key_file;
     if (serve->count("--audit-checkpoint-every") || config_file.empty())
       merged.audit_checkpoint_every = cfg.audit_checkpoint_every;
+    if (serve->count("--otlp-endpoint") || config_file.empty())
+      merged.otlp_endpoint = cfg.otlp_endpoint;
+    if (serve->count("--trace-sample-ratio") || config_file.empty())
+      merged.trace_sample_ratio = cfg.trace_sample_ratio;
     if (auto s = merged.Validate(); !s.ok()) {
       err_ << "error: " << s.message() << "\n";
       rc = kExitUsage;

@@ -41,6 +41,7 @@
 #include "registry/sqlite_dataset_store.h"
 #include "registry/sqlite_deployment_store.h"
 #include "runtime/onnx/onnx_backend.h"
+#include "tracing/tracer.h"
 #include "runtime/optional_backends.h"
 #include "registry/sqlite_registry.h"
 #include "registry/sqlite_token_store.h"
@@ -173,6 +174,12 @@ absl::Status ServerConfig::MergeFile(const std::string& path) {
     } else if (key == "audit_checkpoint_every") {
       if (!value.is_number_integer()) return bad("an integer");
       audit_checkpoint_every = value.get<int64_t>();
+    } else if (key == "otlp_endpoint") {
+      if (!value.is_string()) return bad("a string URL, e.g. http://127.0.0.1:4318");
+      otlp_endpoint = value.get<std::string>();
+    } else if (key == "trace_sample_ratio") {
+      if (!value.is_number()) return bad("a number from 0 to 1");
+      trace_sample_ratio = value.get<double>();
     } else {
       return absl::InvalidArgumentError(absl::StrCat(
           "config file '", path, "': unknown key '", key,
@@ -182,8 +189,8 @@ absl::Status ServerConfig::MergeFile(const std::string& path) {
           "s3_part_size_bytes, s3_max_attempts, threads, max_body_bytes, "
           "max_artifact_bytes, log_level, max_inflight_per_endpoint, max_infer_body_bytes, warmup_runs, "
           "load_timeout_ms, intra_op_threads, monitoring, prediction_ttl_s, "
-          "prediction_store_capacity, monitor_tick_ms, alert_webhook_url, deployment_webhook_url, audit_key, "
-          "audit_key_file, audit_checkpoint_every)"));
+          "prediction_store_capacity, monitor_tick_ms, alert_webhook_url, deployment_webhook_url, "
+          "audit_key, audit_key_file, audit_checkpoint_every, otlp_endpoint, trace_sample_ratio)"));
     }
   }
   return absl::OkStatus();
@@ -263,6 +270,15 @@ absl::Status ServerConfig::Validate() const {
   if (audit_checkpoint_every < 0) {
     return absl::InvalidArgumentError("audit_checkpoint_every must be >= 0 (0 = only on demand)");
   }
+  if (!otlp_endpoint.empty() && otlp_endpoint.rfind("http://", 0) != 0 &&
+      otlp_endpoint.rfind("https://", 0) != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "otlp_endpoint '", otlp_endpoint,
+        "' must start with http:// or https:// (e.g. http://127.0.0.1:4318; empty = tracing off)"));
+  }
+  if (!(trace_sample_ratio >= 0.0 && trace_sample_ratio <= 1.0)) {
+    return absl::InvalidArgumentError("trace_sample_ratio must be from 0 to 1");
+  }
   log::Level level;
   if (!log::ParseLevel(log_level, &level)) {
     return absl::InvalidArgumentError(
@@ -272,6 +288,8 @@ absl::Status ServerConfig::Validate() const {
 }
 
 struct Server::Components {
+  // First, so it is destroyed last: the deployment service and the APIs hold a pointer to it.
+  std::unique_ptr<tracing::Tracer> tracer;  // nullptr = tracing off
   std::shared_ptr<void> database;  // keeps the SQLite or PostgreSQL connection(s) alive
   std::unique_ptr<registry::ModelRegistry> registry;
   std::unique_ptr<auth::TokenStore> tokens;
@@ -495,6 +513,15 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const ServerConfig& confi
                                                        &c->backends, &c->metrics, clock);
   c->deployments = std::make_unique<serving::DeploymentService>(
       c->registry.get(), c->deployment_store.get(), c->manager.get(), clock);
+  if (!config.otlp_endpoint.empty()) {
+    tracing::Tracer::Options to;
+    to.endpoint = config.otlp_endpoint;
+    to.sample_ratio = config.trace_sample_ratio;
+    HS_ASSIGN_OR_RETURN(c->tracer, tracing::Tracer::Create(std::move(to)));
+    c->deployments->SetTracer(c->tracer.get());
+    log::Info("tracing on", {{"otlp_url", c->tracer->url()},
+                             {"sample_ratio", config.trace_sample_ratio}});
+  }
   governance::AuditLog* audit = c->audit.get();
   c->deployment_webhook = std::make_unique<monitoring::WebhookSender>(config.deployment_webhook_url);
   monitoring::WebhookSender* dep_hook = c->deployment_webhook.get();
@@ -553,13 +580,16 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const ServerConfig& confi
         });
   }
   monitoring::Monitor* monitor = c->monitor.get();
-  io.extra_metrics = [store, monitor, audit, dep_hook] {
+  tracing::Tracer* tracer = c->tracer.get();
+  io.extra_metrics = [store, monitor, audit, dep_hook, tracer] {
     return storage::RenderArtifactStoreMetrics(store->Stats(), store->Kind()) +
            monitor->RenderPrometheus() + audit->RenderMetrics() +
            dep_hook->RenderPrometheus("hotswap_deployment_webhook_total",
                                       "Rollout decisions and deployment outcomes posted to the "
-                                      "deployment webhook, by result.");
+                                      "deployment webhook, by result.") +
+           (tracer != nullptr ? tracer->RenderPrometheus() : std::string());
   };
+  io.tracer = tracer;
   io.audit = audit;
   c->inference = std::make_unique<api::InferenceApi>(io, c->manager.get(), c->deployments.get(),
                                                      &c->metrics, &c->backends, readiness);
@@ -616,6 +646,7 @@ void Server::Stop() {
   if (c_->deployments) c_->deployments->StopOrchestrator();
   if (c_->deployments) c_->deployments->WaitLoadsIdle();
   if (c_->monitor) c_->monitor->Stop();
+  if (c_->tracer) c_->tracer->Stop();  // last: sends the spans of everything that stopped
 }
 
 bool Server::ready() const { return c_->ready.load(); }

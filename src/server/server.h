@@ -68,6 +68,10 @@ struct ServerConfig {
   std::string audit_key;
   std::string audit_key_file;
   int64_t audit_checkpoint_every = 100;           // a signed checkpoint every N entries; 0 = on demand
+  // Tracing (docs/tracing.md): spans go as OTLP/HTTP JSON to this collector ("" = tracing off,
+  // the default). A base URL gets "/v1/traces" appended; a URL ending in /v1/traces is used as is.
+  std::string otlp_endpoint;
+  double trace_sample_ratio = 1.0;                // share of new traces recorded (0..1)
 
   // Reads a JSON config file whose keys are the field names above; unknown keys are an error.
   // Values not in the file keep the values already in *this.

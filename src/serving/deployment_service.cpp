@@ -78,7 +78,8 @@ absl::StatusOr<domain::Deployment> DeploymentService::Create(const DeployRequest
   }
   if (spec) {
     return CreateRollout(*std::move(spec), request.requested_by, model.name, version.version,
-                         endpoint, "", request.on_applied);
+                         endpoint, "", request.on_applied, request.traceparent,
+                         request.tracestate);
   }
   {
     absl::MutexLock lock(&mu_);
@@ -244,6 +245,12 @@ struct DeploymentService::ActiveRollout {
   std::optional<WindowStats> stable_reference;
   AbState ab;                   // ab-test: the running always-valid p-value (per step)
   int64_t ab_persisted_ms = 0;  // last time the A/B progress was written
+  // Tracing (when the rollout is traced): its own span and the caller's, the open step span.
+  std::optional<tracing::SpanContext> trace;  // span_id = the `rollout` span
+  tracing::SpanId trace_parent = 0;
+  tracing::SpanId step_span = 0;              // 0 = none open
+  int64_t step_span_start_ms = 0;
+  std::string step_action, step_verdict, step_reason;  // what ended the step
 };
 
 namespace {
@@ -258,6 +265,23 @@ domain::Json Weights(int candidate_bp) {
                       {"candidate", candidate_bp / 100.0}};
 }
 
+// The rollout's trace context from its persisted state (`rollout.trace`), if it is traced.
+void LoadTrace(const domain::Json& rollout, std::optional<tracing::SpanContext>* trace,
+               tracing::SpanId* parent) {
+  if (!rollout.contains("trace") || !rollout["trace"].is_object()) return;
+  const domain::Json& t = rollout["trace"];
+  *trace = tracing::ParseTraceparent(t.value("traceparent", ""));
+  if (!*trace) return;
+  (*trace)->trace_state = t.value("tracestate", "");
+  std::string p = t.value("parent_span_id", "");
+  if (auto c = tracing::ParseTraceparent(
+          absl::StrCat("00-", (*trace)->trace_id.Hex(), "-", p, "-01"))) {
+    *parent = c->span_id;
+  }
+}
+
+uint64_t MillisToNanos(int64_t ms) { return static_cast<uint64_t>(ms) * 1'000'000ULL; }
+
 }  // namespace
 
 DeploymentService::~DeploymentService() { StopOrchestrator(); }
@@ -265,7 +289,8 @@ DeploymentService::~DeploymentService() { StopOrchestrator(); }
 absl::StatusOr<domain::Deployment> DeploymentService::CreateRollout(
     RolloutSpec spec, const std::string& requested_by, const std::string& model_name,
     int64_t version, const std::string& endpoint, const std::string& retry_of,
-    const DeploymentCallback& on_applied) {
+    const DeploymentCallback& on_applied, const std::string& traceparent,
+    const std::string& tracestate) {
   std::shared_ptr<const Endpoint> ep = manager_->Find(endpoint);
   if (ep == nullptr) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -304,6 +329,10 @@ absl::StatusOr<domain::Deployment> DeploymentService::CreateRollout(
                            {"stable_version", ep->primary->version},
                            {"decisions", domain::Json::array()}};
   if (!retry_of.empty()) d.rollout["retry_of"] = retry_of;
+  if (tracer_ != nullptr) {
+    StartRolloutTrace(d, traceparent, tracestate);
+    LoadTrace(d.rollout, &a->trace, &a->trace_parent);
+  }
   a->spec = std::move(spec);
   a->started_ms = d.created_at_ms;
   if (absl::Status s = store_->Insert(d); !s.ok()) {
@@ -371,6 +400,7 @@ void DeploymentService::OnCandidateLoadedLocked(const std::string& id, const std
 }
 
 void DeploymentService::EnterStep(ActiveRollout& a, size_t step, const std::string& why) {
+  EndStepSpan(a);  // the step before (or this one, paused and resumed)
   const RolloutStep& s = a.spec.steps[step];
   if (absl::Status st = manager_->SetCandidateWeight(a.d.endpoint, s.weight_bp); !st.ok()) {
     EndRollout(a, "failed", absl::StrCat("cannot route traffic to the candidate: ", st.message()));
@@ -384,6 +414,13 @@ void DeploymentService::EnterStep(ActiveRollout& a, size_t step, const std::stri
   }
   a.step = step;
   a.step_started_ms = clock_->NowMillis();
+  if (a.trace) {
+    a.step_span = tracing::NewSpanId();
+    a.step_span_start_ms = a.step_started_ms;
+    a.step_action.clear();
+    a.step_verdict.clear();
+    a.step_reason.clear();
+  }
   a.next_look_requests = a.spec.analysis.min_requests;
   a.ab = AbState{};
   if (auto ep = manager_->Find(a.d.endpoint); ep && ep->candidate) {
@@ -448,6 +485,8 @@ void DeploymentService::EndRollout(ActiveRollout& a, const std::string& state,
   }
   a.d.state = state;
   a.d.message = why;
+  EndStepSpan(a);
+  EndRolloutSpan(a, state, why);
   {
     // The endpoint is free again before the outcome is visible, so a client that sees the
     // outcome can start the next deployment at once.
@@ -475,11 +514,82 @@ void DeploymentService::Record(ActiveRollout& a, const std::string& action,
     entry["analysis"] = decision->detail;
   }
   if (decision_listener_) decision_listener_(a.d, entry);
+  if (a.step_span != 0 && action != "step") {  // what ends (or holds) the traced step
+    a.step_action = action;
+    a.step_reason = reason;
+    if (decision != nullptr) a.step_verdict = VerdictName(decision->verdict);
+  }
   domain::Json& list = a.d.rollout["decisions"];
   list.push_back(std::move(entry));
   // Bounded: the first and the latest decisions are kept.
   constexpr size_t kMaxDecisions = 200;
   if (list.size() > kMaxDecisions) list.erase(list.begin() + 1);
+}
+
+void DeploymentService::StartRolloutTrace(domain::Deployment& d, const std::string& traceparent,
+                                          const std::string& tracestate) {
+  std::optional<tracing::SpanContext> parent = tracing::ParseTraceparent(traceparent);
+  if (!tracer_->ShouldSample(parent)) return;
+  tracing::TraceId trace_id = parent ? parent->trace_id : tracing::NewTraceId();
+  uint8_t flags = parent ? parent->flags : tracing::kSampledFlag;
+  domain::Json t = {
+      {"traceparent", tracing::FormatTraceparent(trace_id, tracing::NewSpanId(), flags)}};
+  if (parent) {
+    t["parent_span_id"] = tracing::SpanIdHex(parent->span_id);
+    if (!tracestate.empty()) t["tracestate"] = tracestate;
+  }
+  d.rollout["trace"] = std::move(t);
+}
+
+void DeploymentService::EndStepSpan(ActiveRollout& a) {
+  if (tracer_ == nullptr || !a.trace || a.step_span == 0) return;
+  tracing::Span s;
+  s.trace_id = a.trace->trace_id;
+  s.span_id = a.step_span;
+  s.parent_span_id = a.trace->span_id;
+  s.trace_state = a.trace->trace_state;
+  s.flags = a.trace->flags;
+  s.name = "rollout.step";
+  s.start_unix_nanos = MillisToNanos(a.step_span_start_ms);
+  s.end_unix_nanos = std::max(s.start_unix_nanos, MillisToNanos(clock_->NowMillis()));
+  s.SetString("hotswap.deployment.id", a.d.id);
+  s.SetString("hotswap.endpoint", a.d.endpoint);
+  s.SetString("hotswap.model", a.d.model_name);
+  s.SetString("hotswap.version", std::to_string(a.d.version));
+  s.SetString("hotswap.rollout.strategy", a.d.strategy);
+  s.SetInt("hotswap.rollout.step", static_cast<int64_t>(a.step) + 1);
+  s.SetDouble("hotswap.rollout.weight", a.spec.steps[a.step].weight_bp / 100.0);
+  s.SetString("hotswap.rollout.action", a.step_action.empty() ? "end" : a.step_action);
+  if (!a.step_verdict.empty()) s.SetString("hotswap.rollout.verdict", a.step_verdict);
+  if (!a.step_reason.empty()) s.SetString("hotswap.rollout.reason", a.step_reason);
+  if (a.step_action == "rollback") s.SetError(a.step_reason);
+  tracer_->Export(std::move(s));
+  a.step_span = 0;
+}
+
+void DeploymentService::EndRolloutSpan(ActiveRollout& a, const std::string& state,
+                                       const std::string& why) {
+  if (tracer_ == nullptr || !a.trace) return;
+  tracing::Span s;
+  s.trace_id = a.trace->trace_id;
+  s.span_id = a.trace->span_id;
+  s.parent_span_id = a.trace_parent;
+  s.trace_state = a.trace->trace_state;
+  s.flags = a.trace->flags;
+  s.name = "rollout";
+  s.start_unix_nanos = MillisToNanos(a.d.created_at_ms);
+  s.end_unix_nanos = std::max(s.start_unix_nanos, MillisToNanos(clock_->NowMillis()));
+  s.SetString("hotswap.deployment.id", a.d.id);
+  s.SetString("hotswap.endpoint", a.d.endpoint);
+  s.SetString("hotswap.model", a.d.model_name);
+  s.SetString("hotswap.version", std::to_string(a.d.version));
+  s.SetString("hotswap.rollout.strategy", a.d.strategy);
+  s.SetInt("hotswap.rollout.steps", static_cast<int64_t>(a.spec.steps.size()));
+  s.SetString("hotswap.rollout.state", state);
+  s.SetString("hotswap.rollout.reason", why);
+  if (state == "failed" || state == "rolled_back") s.SetError(why);
+  tracer_->Export(std::move(s));
+  a.trace.reset();
 }
 
 void DeploymentService::Persist(ActiveRollout& a) {
@@ -927,6 +1037,7 @@ void DeploymentService::ResumeRollouts() {
     auto a = std::make_unique<ActiveRollout>();
     a->d = d;
     a->spec = *std::move(spec);
+    if (tracer_ != nullptr) LoadTrace(a->d.rollout, &a->trace, &a->trace_parent);
     // The deadline restarts from now: the time the server was down is not the rollout's fault.
     a->started_ms = clock_->NowMillis() - std::min<int64_t>(clock_->NowMillis() - d.created_at_ms,
                                                             a->spec.deadline_ms / 2);

@@ -37,6 +37,7 @@
 #include "registry/model_registry.h"
 #include "serving/model_manager.h"
 #include "serving/rollout.h"
+#include "tracing/tracer.h"
 
 namespace hotswap::serving {
 
@@ -55,6 +56,10 @@ struct DeployRequest {
   std::string requested_by;  // token name
   domain::Json options = domain::Json::object();  // strategy options (serving/rollout.h)
   DeploymentCallback on_applied;                  // optional, see DeploymentCallback
+  // The creating request's W3C `traceparent` / `tracestate` ("" = none): a traced rollout's span
+  // is its child (docs/tracing.md).
+  std::string traceparent;
+  std::string tracestate;
 };
 
 class DeploymentService {
@@ -112,6 +117,13 @@ class DeploymentService {
   using DecisionListener = std::function<void(const domain::Deployment&, const domain::Json&)>;
   void SetDecisionListener(DecisionListener listener) { decision_listener_ = std::move(listener); }
 
+  // Tracing (docs/tracing.md): with a tracer, a sampled rollout gets a `rollout` span from
+  // creation to its end and a `rollout.step` span per step (children of it), on the service's
+  // clock. The rollout's trace context is kept in its persisted state (`rollout.trace`), so a
+  // rollout resumed after a restart stays in the same trace. nullptr (the default) = off. Set it
+  // before StartOrchestrator() and the first Create(); not synchronised.
+  void SetTracer(tracing::Tracer* tracer) { tracer_ = tracer; }
+
   // Advances every active rollout to the clock's now: analysis, next step, promotion, rollback.
   // The orchestrator thread calls it every `tick_ms`; tests call it directly on a fake clock.
   void Tick();
@@ -127,7 +139,9 @@ class DeploymentService {
                                                    const std::string& model_name, int64_t version,
                                                    const std::string& endpoint,
                                                    const std::string& retry_of = "",
-                                                   const DeploymentCallback& on_applied = nullptr);
+                                                   const DeploymentCallback& on_applied = nullptr,
+                                                   const std::string& traceparent = "",
+                                                   const std::string& tracestate = "");
   void OnCandidateLoaded(const std::string& id, const std::string& endpoint,
                          const absl::StatusOr<LoadReport>& r);
   void EnterStep(ActiveRollout& a, size_t step, const std::string& why)
@@ -140,6 +154,13 @@ class DeploymentService {
   void Record(ActiveRollout& a, const std::string& action, const Decision* decision,
               const std::string& reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(rollout_mu_);
   void Persist(ActiveRollout& a) ABSL_EXCLUSIVE_LOCKS_REQUIRED(rollout_mu_);
+  // Tracing: decides whether a new rollout is traced and records its context in d.rollout.
+  void StartRolloutTrace(domain::Deployment& d, const std::string& traceparent,
+                         const std::string& tracestate);
+  // Tracing: the open step span ends (and is queued for export); and the rollout's own span.
+  void EndStepSpan(ActiveRollout& a) ABSL_EXCLUSIVE_LOCKS_REQUIRED(rollout_mu_);
+  void EndRolloutSpan(ActiveRollout& a, const std::string& state, const std::string& why)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(rollout_mu_);
   void TickOne(ActiveRollout& a, int64_t now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(rollout_mu_);
   void TickShadow(ActiveRollout& a, int64_t elapsed) ABSL_EXCLUSIVE_LOCKS_REQUIRED(rollout_mu_);
   void TickAbTest(ActiveRollout& a, int64_t elapsed) ABSL_EXCLUSIVE_LOCKS_REQUIRED(rollout_mu_);
@@ -175,6 +196,7 @@ class DeploymentService {
   OutcomeListener outcome_listener_;
   QualitySource quality_;
   DecisionListener decision_listener_;
+  tracing::Tracer* tracer_ = nullptr;
 
   absl::Mutex orchestrator_mu_;
   bool orchestrator_stop_ ABSL_GUARDED_BY(orchestrator_mu_) = false;
