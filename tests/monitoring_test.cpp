@@ -340,6 +340,14 @@ TEST_F(MonitoringTest, FeatureDriftIsComputedOnlineAgainstTheVersionsReferenceDa
     EXPECT_EQ(ver["features"][f]["drift"], true) << f;
     EXPECT_GT(ver["features"][f]["psi"].get<double>(), 0.2) << f;
   }
+  // The profile the server built from the dataset (every column, typed from the data).
+  HttpResult prof = s_.Call("GET", absl::StrCat("/api/v1/models/sum/versions/", v, "/profile?bins=10"));
+  ASSERT_EQ(prof.status, 200) << prof.body;
+  EXPECT_EQ(prof.json()["format"], "hotswap.reference_profile/v1");
+  EXPECT_EQ(prof.json()["row_count"], 500);
+  EXPECT_EQ(s_.Call("GET", absl::StrCat("/api/v1/models/sum/versions/", v, "/profile?bins=0")).status, 400);
+  EXPECT_EQ(s_.Call("GET", "/api/v1/models/sum/versions/99/profile").status, 404);
+  EXPECT_EQ(s_.Call("GET", "/api/v1/models/sum/versions/one/profile").status, 400);
   // Feature windows keep one hour; an unknown endpoint is a 404.
   EXPECT_EQ(s_.Call("GET", "/api/v1/monitoring/sum/features?window=24h").status, 400);
   EXPECT_EQ(s_.Call("GET", "/api/v1/monitoring/nope/features").status, 404);

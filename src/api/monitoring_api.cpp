@@ -1,6 +1,9 @@
 #include "api/monitoring_api.h"
 
 #include <cmath>
+#include <tuple>
+
+#include "absl/strings/numbers.h"
 
 #include "absl/strings/str_cat.h"
 #include "common/names.h"
@@ -101,6 +104,8 @@ void MonitoringApi::RegisterRoutes(http::Router* router) {
   router->Add("POST", "/api/v1/feedback", "write", bind(&MonitoringApi::PostFeedback))
       .max_body_bytes = 16 << 20;
   router->Add("GET", "/api/v1/monitoring/{endpoint}", "read", bind(&MonitoringApi::GetEndpoint));
+  router->Add("GET", "/api/v1/models/{name}/versions/{version}/profile", "read",
+              bind(&MonitoringApi::GetProfile));
   router->Add("GET", "/api/v1/monitoring/{endpoint}/features", "read",
               bind(&MonitoringApi::GetFeatures));
   router->Add("GET", "/api/v1/monitoring/{endpoint}/alerts", "read",
@@ -170,6 +175,35 @@ HttpResponse MonitoringApi::GetFeatures(HttpRequest& req) {
   }
   if (absl::Status s = CheckEndpoint(endpoint); !s.ok()) return HttpResponse::Error(s);
   return HttpResponse::Json(200, monitor_->FeaturesJson(endpoint, *window));
+}
+
+HttpResponse MonitoringApi::GetProfile(HttpRequest& req) {
+  int64_t version = 0;
+  if (!absl::SimpleAtoi(req.Param("version"), &version) || version < 1) {
+    return HttpResponse::Error(absl::InvalidArgumentError("version: expected a number >= 1"));
+  }
+  monitoring::ProfileOptions options;
+  for (auto [key, field, max] : {std::tuple{"bins", &options.bins, 1000},
+                                 std::tuple{"top_k", &options.top_k, 1000}}) {
+    std::string text = req.QueryOr(key, "");
+    if (text.empty()) continue;
+    int v = 0;
+    if (!absl::SimpleAtoi(text, &v) || v < 1 || v > max) {
+      return HttpResponse::Error(absl::InvalidArgumentError(
+          absl::StrCat(key, ": expected an integer from 1 to ", max)));
+    }
+    *field = v;
+  }
+  auto profile = monitor_->ReferenceProfileJson(req.Param("name"), version, options);
+  if (!profile.ok()) {
+    if (absl::IsNotFound(profile.status())) {
+      return HttpResponse::Error(absl::NotFoundError(absl::StrCat(
+          "version ", version, " of model '", req.Param("name"),
+          "' has no reference dataset (PUT .../datasets/reference with a CSV)")));
+    }
+    return HttpResponse::Error(profile.status());
+  }
+  return HttpResponse::Json(200, *profile);
 }
 
 HttpResponse MonitoringApi::GetAlerts(HttpRequest& req) {

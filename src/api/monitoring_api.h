@@ -25,6 +25,7 @@ class MonitoringApi {
   http::HttpResponse PostFeedback(http::HttpRequest& req);
   http::HttpResponse GetEndpoint(http::HttpRequest& req);
   http::HttpResponse GetFeatures(http::HttpRequest& req);
+  http::HttpResponse GetProfile(http::HttpRequest& req);
   http::HttpResponse GetAlerts(http::HttpRequest& req);
   http::HttpResponse PutAlerts(http::HttpRequest& req);
   // NotFound when the endpoint neither serves now nor ever served a request.

@@ -264,6 +264,21 @@ void Monitor::RollDrift() {
   for (const auto& d : Drifts()) d->Roll(now);
 }
 
+absl::StatusOr<Json> Monitor::ReferenceProfileJson(const std::string& model, int64_t version,
+                                                   const ProfileOptions& options) {
+  ReferenceProvider provider;
+  {
+    absl::MutexLock lock(&drift_mu_);
+    provider = reference_provider_;
+  }
+  if (!provider) return absl::FailedPreconditionError("monitoring is off on this server");
+  auto table = provider(model, version);
+  if (!table.ok()) return table.status();
+  auto profile = ReferenceProfile::FromTable(*table, options);
+  if (!profile.ok()) return profile.status();
+  return profile->ToJson();
+}
+
 Json Monitor::FeaturesJson(const std::string& endpoint, int64_t window_ms) {
   int64_t now = clock_->NowMillis();
   Json versions = Json::array();
@@ -325,6 +340,7 @@ serving::QualityStats Monitor::Quality(const serving::VersionMetrics* series, in
   q.n_predicted_values = p.n_values;
   q.predicted_sum = p.value_sum;
   q.predicted_sq_sum = p.value_sq_sum;
+  q.firing_alerts = FiringAlerts(series);
   return q;
 }
 

@@ -109,6 +109,10 @@ class Monitor {
   // ModelManager's make_observer: a VersionDrift for a version with a reference dataset (kept
   // for the last 32 versions loaded), else nullptr. Runs on the loader thread.
   std::shared_ptr<serving::VersionObserver> MakeObserver(const serving::ServedVersion& sv);
+  // The reference profile of a version's `reference` dataset, every column typed from the data
+  // (what `hotswap profile` writes). NotFound when the version has no reference dataset.
+  absl::StatusOr<nlohmann::json> ReferenceProfileJson(const std::string& model, int64_t version,
+                                                      const ProfileOptions& options);
   // GET /api/v1/monitoring/{endpoint}/features: every version of the endpoint with a reference
   // profile, current window beside reference. window_ms <= 1 h.
   nlohmann::json FeaturesJson(const std::string& endpoint, int64_t window_ms);

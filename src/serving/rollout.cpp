@@ -1,5 +1,6 @@
 #include "serving/rollout.h"
 
+#include <algorithm>
 #include <cmath>
 #include <set>
 
@@ -295,6 +296,15 @@ bool JudgeQuality(const AnalysisSpec& spec, const QualityStats& c, const Quality
                                     " (", Round3(std::min(shift, 1e6)), " pooled SDs > ",
                                     spec.max_prediction_shift, ", p=", p, ")"));
     }
+  }
+  for (const std::string& alert : c.firing_alerts) {
+    if (std::find(s.firing_alerts.begin(), s.firing_alerts.end(), alert) != s.firing_alerts.end()) {
+      continue;  // the endpoint's problem, not the candidate's
+    }
+    fails->push_back(absl::StrCat("monitoring alert '", alert, "' is firing on the candidate"));
+  }
+  if (!c.firing_alerts.empty() || !s.firing_alerts.empty()) {
+    q["alerts_firing"] = {{"candidate", c.firing_alerts}, {"stable", s.firing_alerts}};
   }
   (*detail)["quality"] = q;
   return spec.require_feedback && labels_short;

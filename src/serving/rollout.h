@@ -43,7 +43,8 @@
 //     sample chi-square p < alpha and PSI > max_prediction_psi), or predicted values shifted
 //     (two-sided z-test p < alpha and a mean shift > max_prediction_shift pooled SDs).
 // A feedback signal with fewer than min_labels items on either side is not judged (reported as
-// such) unless require_feedback, which makes it insufficient data.
+// such) unless require_feedback, which makes it insufficient data. A monitoring alert rule
+// (docs/monitoring.md) firing on the candidate and not on the stable fails the step too.
 //
 // ab-test: a fixed split (`weight`, default 50%) held for `duration_s` (the horizon); a
 // sequential test on `metric` (accuracy, mae, or outcome:NAME from feedback) that may be looked at
@@ -120,6 +121,7 @@ struct QualityStats {
   std::map<std::string, uint64_t> predicted_classes;  // predictions made, by class
   uint64_t n_predicted_values = 0;
   double predicted_sum = 0, predicted_sq_sum = 0;
+  std::vector<std::string> firing_alerts;  // monitoring alert rules firing on this series now
 };
 // Quality of a series since a time; nullopt when monitoring is off.
 using QualitySource =

@@ -436,6 +436,19 @@ TEST(AnalyzeQualityTest, PredictedValuesShiftedByMoreThanTheToleranceFail) {
   EXPECT_NE(d.reason.find("predictions shifted"), std::string::npos) << d.reason;
 }
 
+TEST(AnalyzeQualityTest, AnAlertFiringOnlyOnTheCandidateFailsTheStep) {
+  AnalysisSpec spec;
+  WindowStats w = Window(500, 0, 1.0);
+  QualityStats cand, stable;
+  cand.firing_alerts = {"slow"};
+  stable.firing_alerts = {"slow"};
+  EXPECT_EQ(Analyze(spec, w, w, std::nullopt, kFinalAlpha, &cand, &stable).verdict, Verdict::kPass);
+  cand.firing_alerts = {"slow", "accuracy-drop"};
+  Decision d = Analyze(spec, w, w, std::nullopt, kFinalAlpha, &cand, &stable);
+  EXPECT_EQ(d.verdict, Verdict::kFail);
+  EXPECT_NE(d.reason.find("alert 'accuracy-drop'"), std::string::npos) << d.reason;
+}
+
 TEST(AnalyzeQualityTest, RequireFeedbackTurnsMissingLabelsIntoInsufficientData) {
   AnalysisSpec spec;
   WindowStats w = Window(500, 0, 1.0);
