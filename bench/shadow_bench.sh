@@ -48,7 +48,7 @@ echo '{"inputs":[{"name":"x","shape":[1,4],"datatype":"FP32","data":[1,2,3,4]}]}
 
 runs_of_v2() {
   curl -sf -H "$AUTH" "$HOTSWAP_URL/metrics" |
-    awk '/^hotswap_inference_requests_total\{endpoint="m",model="m",version="2"\}/ {print $2}' | head -1
+    awk '/^hotswap_inference_requests_total\{endpoint="m",model="m",version="2",variant="shadow"\}/ {print $2}' | head -1
 }
 phase() {  # name rep
   "$LOADGEN" -url "$HOTSWAP_URL/v2/models/m/infer" -rate "$RATE" -duration "${SECS}s" -warmup 2s \
@@ -93,7 +93,7 @@ lines = ["# Shadow traffic: the primary's latency with and without a slow shadow
          f"- date: {datetime.datetime.utcnow().isoformat(timespec='seconds')}Z; code: {commit}",
          f"- machine: {cpu[0]} CPUs,{cpu[1]}; load generator and server share them",
          f"- load: bench/loadgen, open loop, {rate} req/s for {secs} s (+2 s warm-up), {conns} connections, V2 JSON infer of add_1 (y = x + 1)",
-         "- shadow: a `shadow` rollout of slow_add_2 (same answers, ~3 ms of mat-vecs per request, about 20x the primary's own run time) with mirror_percent 100; one shadow worker at nice 19, queue of 256 copies, copies beyond it dropped and counted", "",
+         "- shadow: a `shadow` rollout of slow_add_2 (same answers, ~3 ms of mat-vecs per request, about 20x the primary's own run time) with mirror_percent 100; one shadow worker under SCHED_IDLE with a CPU budget of half a core, queue of 256 copies, copies beyond it dropped and counted", "",
          "| phase | rep | achieved req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | errors | shadow runs (copies compared) |",
          "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
 for x in data["runs"]:

@@ -142,7 +142,8 @@ bool SampleMirror(int mirror_bp) {
   return static_cast<int>(rng() % 10000) < mirror_bp;
 }
 
-ShadowMirror::ShadowMirror(size_t capacity) : capacity_(capacity) {
+ShadowMirror::ShadowMirror(size_t capacity, double max_cpu_share)
+    : capacity_(capacity), max_cpu_share_(std::clamp(max_cpu_share, 0.01, 1.0)) {
   worker_ = std::thread([this] {
     // Request threads come first: SCHED_IDLE runs this thread only when a CPU has nothing else
     // to do, and a waking request thread preempts it at once (nice 19 alone still let it hold
@@ -196,9 +197,18 @@ void ShadowMirror::Loop() {
       queue_.pop_front();
       busy_ = true;
     }
+    auto start = std::chrono::steady_clock::now();
     RunOne(job);
+    job = Job{};  // release the endpoint before resting
+    double ran = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     absl::MutexLock lock(&mu_);
     busy_ = false;
+    // The CPU budget: rest in proportion to the run (woken early only to stop).
+    double rest = ran * (1 / max_cpu_share_ - 1);
+    if (rest > 0) {
+      auto stop = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_; };
+      mu_.AwaitWithTimeout(absl::Condition(&stop), absl::Seconds(rest));
+    }
   }
 }
 

@@ -5,9 +5,11 @@
 // The request path only decides (one random draw) and, for a sampled request, copies the request
 // tensors and the primary's outputs into a bounded queue with TryEnqueue — it never waits: when
 // the queue is full the copy is dropped and counted. One worker thread runs the shadow model under
-// SCHED_IDLE (nice 19 if refused), so the scheduler serves request threads first; a failing
-// shadow cannot fail the primary, and a slow one costs it only the CPU left idle
-// (bench/results/shadow.md).
+// SCHED_IDLE (nice 19 if refused), so the scheduler serves request threads first, and within a
+// CPU budget: after a run that took t it rests t·(1/max_cpu_share − 1), so a shadow far slower
+// than the primary uses at most that share of one core (default 0.5) and compares a sample of
+// the copies (the rest are dropped and counted) instead of keeping a core busy. A failing shadow
+// cannot fail the primary, and a slow one costs it little (bench/results/shadow.md).
 //
 // Comparison, per output the primary returned:
 //   - top-1 agreement (classification): for integer outputs (labels) and for floating point
@@ -65,7 +67,7 @@ class ShadowMirror {
     std::vector<std::string> output_names;
   };
 
-  explicit ShadowMirror(size_t capacity = 256);
+  explicit ShadowMirror(size_t capacity = 256, double max_cpu_share = 0.5);
   ~ShadowMirror();  // drops what is queued and joins the worker
   ShadowMirror(const ShadowMirror&) = delete;
   ShadowMirror& operator=(const ShadowMirror&) = delete;
@@ -80,6 +82,7 @@ class ShadowMirror {
   void RunOne(Job& job);
 
   const size_t capacity_;
+  const double max_cpu_share_;
   absl::Mutex mu_;
   std::deque<Job> queue_ ABSL_GUARDED_BY(mu_);
   bool busy_ ABSL_GUARDED_BY(mu_) = false;
