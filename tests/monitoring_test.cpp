@@ -3,13 +3,7 @@
 // /metrics, and alert rules delivering events to a webhook (a real HTTP receiver).
 #include <gtest/gtest.h>
 
-#include <fstream>
-#include <sstream>
-
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
-#include "api/http/http_server.h"
-#include "api/http/router.h"
 #include "tests/test_util.h"
 
 namespace hotswap {
@@ -20,44 +14,20 @@ using testing_util::Http;
 using testing_util::HttpResult;
 using testing_util::TestServer;
 
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using testing_util::ReadAll;
 
-// Collects what is POSTed to /hook.
+// Alert and deployment events POSTed to /hook, parsed.
 class WebhookReceiver {
  public:
-  WebhookReceiver() {
-    router_.Add("POST", "/hook", "none", [this](http::HttpRequest& req) {
-      absl::MutexLock lock(&mu_);
-      bodies_.push_back(req.body);
-      return http::HttpResponse::Json(200, json{{"ok", true}});
-    });
-    http::HttpServer::Options o;
-    o.port = 0;
-    o.threads = 1;
-    server_ = std::make_unique<http::HttpServer>(
-        o, &router_, [](http::HttpRequest&, const http::Route&) { return std::nullopt; },
-        [](const http::HttpRequest&, const absl::Status& s) { return http::HttpResponse::Error(s); });
-    EXPECT_TRUE(server_->Start().ok());
-  }
-  ~WebhookReceiver() { server_->Stop(); }
-  std::string Url() const { return absl::StrCat("http://127.0.0.1:", server_->port(), "/hook"); }
-  std::vector<json> Events() {
-    absl::MutexLock lock(&mu_);
+  std::string Url() const { return recorder_.Url(); }
+  std::vector<json> Events() const {
     std::vector<json> out;
-    for (const auto& b : bodies_) out.push_back(json::parse(b, nullptr, false));
+    for (const auto& b : recorder_.Bodies()) out.push_back(json::parse(b, nullptr, false));
     return out;
   }
 
  private:
-  http::Router router_;
-  std::unique_ptr<http::HttpServer> server_;
-  absl::Mutex mu_;
-  std::vector<std::string> bodies_ ABSL_GUARDED_BY(mu_);
+  testing_util::PostRecorder recorder_{"/hook"};
 };
 
 class MonitoringTest : public ::testing::Test {

@@ -20,12 +20,7 @@ using testing_util::Http;
 using testing_util::HttpResult;
 using testing_util::TestServer;
 
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using testing_util::ReadAll;
 std::string Model(const std::string& name) {
   return ReadAll(std::string(HOTSWAP_SWAP_MODELS_DIR) + "/" + name + ".onnx");
 }

@@ -9,10 +9,15 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <stdexcept>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "api/http/http_server.h"
+#include "api/http/router.h"
 
 namespace hotswap::testing_util {
 
@@ -240,6 +245,53 @@ HttpResult TestServer::Upload(const std::string& model, const nlohmann::json& me
   if (!t.empty()) headers.push_back("Authorization: Bearer " + t);
   headers.push_back(mp.ContentType());
   return Http("POST", Url("/api/v1/models/" + model + "/versions"), body, headers);
+}
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+struct PostRecorder::Impl {
+  std::string path;
+  http::Router router;
+  std::unique_ptr<http::HttpServer> server;
+  mutable absl::Mutex mu;
+  std::vector<std::string> bodies ABSL_GUARDED_BY(mu);
+};
+
+PostRecorder::PostRecorder(const std::string& path) : impl_(std::make_unique<Impl>()) {
+  impl_->path = path;
+  Impl* impl = impl_.get();
+  impl_->router.Add("POST", path, "none", [impl](http::HttpRequest& req) {
+    absl::MutexLock lock(&impl->mu);
+    impl->bodies.push_back(req.body);
+    return http::HttpResponse::Json(200, nlohmann::json::object());
+  });
+  http::HttpServer::Options o;
+  o.port = 0;
+  o.threads = 1;
+  impl_->server = std::make_unique<http::HttpServer>(
+      o, &impl_->router, [](http::HttpRequest&, const http::Route&) { return std::nullopt; },
+      [](const http::HttpRequest&, const absl::Status& s) { return http::HttpResponse::Error(s); });
+  if (absl::Status s = impl_->server->Start(); !s.ok()) {
+    throw std::runtime_error("PostRecorder: " + std::string(s.message()));
+  }
+}
+
+PostRecorder::~PostRecorder() { impl_->server->Stop(); }
+
+std::string PostRecorder::Base() const {
+  return absl::StrCat("http://127.0.0.1:", impl_->server->port());
+}
+
+std::string PostRecorder::Url() const { return Base() + impl_->path; }
+
+std::vector<std::string> PostRecorder::Bodies() const {
+  absl::MutexLock lock(&impl_->mu);
+  return impl_->bodies;
 }
 
 }  // namespace hotswap::testing_util

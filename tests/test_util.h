@@ -102,4 +102,24 @@ class TestServer {
   std::string admin_;
 };
 
+// The whole file (binary), "" when it cannot be read.
+std::string ReadAll(const std::string& path);
+
+// An HTTP server on 127.0.0.1:0 that records the bodies POSTed to `path` and answers 200: the
+// receiving end of webhooks and of OTLP exports in tests.
+class PostRecorder {
+ public:
+  explicit PostRecorder(const std::string& path);
+  ~PostRecorder();
+  PostRecorder(const PostRecorder&) = delete;
+  PostRecorder& operator=(const PostRecorder&) = delete;
+  std::string Base() const;  // http://127.0.0.1:PORT
+  std::string Url() const;   // Base() + path
+  std::vector<std::string> Bodies() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
 }  // namespace hotswap::testing_util

@@ -23,12 +23,8 @@ using testing_util::TestServer;
 constexpr char kTraceId[] = "4bf92f3577b34da6a3ce929d0e0e4736";
 constexpr char kParentId[] = "00f067aa0ba902b7";
 
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using testing_util::ReadAll;
+
 std::string Model(const std::string& name) {
   return ReadAll(std::string(HOTSWAP_SWAP_MODELS_DIR) + "/" + name + ".onnx");
 }
@@ -37,38 +33,30 @@ std::string Model(const std::string& name) {
 // would get them.
 class Collector {
  public:
-  Collector() {
-    router_.Add("POST", "/v1/traces", "none", [this](http::HttpRequest& req) {
-      json body = json::parse(req.body, nullptr, false);
-      absl::MutexLock lock(&mu_);
-      ++posts_;
-      if (body.is_object()) {
-        for (const json& rs : body["resourceSpans"]) {
-          services_.push_back(rs["resource"]["attributes"][0]["value"]["stringValue"]);
-          for (const json& ss : rs["scopeSpans"]) {
-            for (const json& s : ss["spans"]) spans_.push_back(s);
-          }
+  std::string Base() const { return recorder_.Base(); }
+  std::vector<json> Spans() const {
+    std::vector<json> spans;
+    for (const auto& b : recorder_.Bodies()) {
+      json body = json::parse(b, nullptr, false);
+      if (!body.is_object()) continue;
+      for (const json& rs : body["resourceSpans"]) {
+        for (const json& ss : rs["scopeSpans"]) {
+          for (const json& s : ss["spans"]) spans.push_back(s);
         }
       }
-      return http::HttpResponse::Json(200, json::object());
-    });
-    http::HttpServer::Options o;
-    o.port = 0;
-    o.threads = 1;
-    server_ = std::make_unique<http::HttpServer>(
-        o, &router_, [](http::HttpRequest&, const http::Route&) { return std::nullopt; },
-        [](const http::HttpRequest&, const absl::Status& s) { return http::HttpResponse::Error(s); });
-    EXPECT_TRUE(server_->Start().ok());
+    }
+    return spans;
   }
-  ~Collector() { server_->Stop(); }
-  std::string Base() const { return absl::StrCat("http://127.0.0.1:", server_->port()); }
-  std::vector<json> Spans() {
-    absl::MutexLock lock(&mu_);
-    return spans_;
-  }
-  std::vector<std::string> Services() {
-    absl::MutexLock lock(&mu_);
-    return services_;
+  std::vector<std::string> Services() const {
+    std::vector<std::string> services;
+    for (const auto& b : recorder_.Bodies()) {
+      json body = json::parse(b, nullptr, false);
+      if (!body.is_object()) continue;
+      for (const json& rs : body["resourceSpans"]) {
+        services.push_back(rs["resource"]["attributes"][0]["value"]["stringValue"]);
+      }
+    }
+    return services;
   }
   // The spans of `trace_id` once at least `n` have arrived (the exporter sends every second).
   std::vector<json> WaitForTrace(const std::string& trace_id, size_t n) {
@@ -86,12 +74,7 @@ class Collector {
   }
 
  private:
-  http::Router router_;
-  std::unique_ptr<http::HttpServer> server_;
-  absl::Mutex mu_;
-  std::vector<json> spans_ ABSL_GUARDED_BY(mu_);
-  std::vector<std::string> services_ ABSL_GUARDED_BY(mu_);
-  int posts_ ABSL_GUARDED_BY(mu_) = 0;
+  testing_util::PostRecorder recorder_{"/v1/traces"};
 };
 
 const json* Named(const std::vector<json>& spans, const std::string& name) {
