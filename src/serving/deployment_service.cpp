@@ -311,6 +311,13 @@ absl::StatusOr<domain::Deployment> DeploymentService::CreateRollout(
     }
     in_progress_.insert(endpoint);
   }
+  // The candidate's own PerformanceBaseline supplies the absolute budgets the request left out
+  // (a retry reuses the stored spec, which already has them).
+  if (retry_of.empty()) {
+    if (auto v = registry_->GetVersion(model_name, version); v.ok() && v->baseline) {
+      ApplyBaseline(*v->baseline, &spec.analysis);
+    }
+  }
   auto a = std::make_unique<ActiveRollout>();
   domain::Deployment& d = a->d;
   d.id = NewId();

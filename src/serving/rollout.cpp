@@ -82,7 +82,7 @@ absl::StatusOr<AnalysisSpec> ParseAnalysis(const Json& j) {
                                 "insufficient_data_timeout_s", "on_insufficient_data",
                                 "max_accuracy_decrease", "max_mae_increase", "min_labels",
                                 "require_feedback", "max_prediction_psi",
-                                "max_prediction_shift"}));
+                                "max_prediction_shift", "min_accuracy", "max_mae"}));
   HS_ASSIGN_OR_RETURN(a.max_error_rate, Number(j, "max_error_rate", "analysis.max_error_rate",
                                                a.max_error_rate, 0, 1));
   HS_ASSIGN_OR_RETURN(a.max_error_rate_increase,
@@ -130,6 +130,9 @@ absl::StatusOr<AnalysisSpec> ParseAnalysis(const Json& j) {
   HS_ASSIGN_OR_RETURN(a.max_prediction_shift,
                       Number(j, "max_prediction_shift", "analysis.max_prediction_shift",
                              a.max_prediction_shift, 0, 100));
+  HS_ASSIGN_OR_RETURN(a.min_accuracy,
+                      Number(j, "min_accuracy", "analysis.min_accuracy", a.min_accuracy, 0, 1));
+  HS_ASSIGN_OR_RETURN(a.max_mae, Number(j, "max_mae", "analysis.max_mae", a.max_mae, 0, 1e12));
   return a;
 }
 
@@ -220,6 +223,16 @@ bool JudgeQuality(const AnalysisSpec& spec, const QualityStats& c, const Quality
     q["accuracy"] = {{"candidate", Round3(ca)}, {"stable", Round3(sa)}, {"labelled_candidate", c.labelled},
                      {"labelled_stable", s.labelled}, {"p_decrease", p},
                      {"statistic", "one-sided Fisher exact test on wrong answers"}};
+    if (spec.min_accuracy > 0) {
+      // Absolute budget: more wrong answers than 1 - min_accuracy allows, by a binomial test.
+      double p_budget = BinomialGreater(c.labelled - c.correct, c.labelled, 1 - spec.min_accuracy);
+      q["accuracy"]["min_accuracy"] = spec.min_accuracy;
+      q["accuracy"]["p_below_budget"] = p_budget;
+      if (ca < spec.min_accuracy && p_budget < alpha) {
+        fails->push_back(absl::StrCat("candidate accuracy ", Round3(ca), " < budget ",
+                                      spec.min_accuracy, " (p=", p_budget, ", n=", c.labelled, ")"));
+      }
+    }
     if (sa - ca > spec.max_accuracy_decrease && p < alpha) {
       fails->push_back(absl::StrCat("candidate accuracy ", Round3(ca), " vs stable ", Round3(sa),
                                     " (-", Round3(sa - ca), " > tolerance ",
@@ -240,6 +253,16 @@ bool JudgeQuality(const AnalysisSpec& spec, const QualityStats& c, const Quality
     q["mae"] = {{"candidate", cm}, {"stable", sm}, {"labelled_candidate", c.n_values},
                 {"labelled_stable", s.n_values}, {"p_increase", p},
                 {"statistic", "one-sided z-test on absolute errors"}};
+    if (spec.max_mae > 0) {
+      double cse = std::sqrt(cv / static_cast<double>(c.n_values));
+      double p_budget = cse > 0 ? NormalUpper((cm - spec.max_mae) / cse) : (cm > spec.max_mae ? 0.0 : 1.0);
+      q["mae"]["max_mae"] = spec.max_mae;
+      q["mae"]["p_above_budget"] = p_budget;
+      if (cm > spec.max_mae && p_budget < alpha) {
+        fails->push_back(absl::StrCat("candidate MAE ", cm, " > budget ", spec.max_mae, " (p=",
+                                      p_budget, ", n=", c.n_values, ")"));
+      }
+    }
     if (cm > sm * (1 + spec.max_mae_increase) + 1e-12 && p < alpha) {
       fails->push_back(absl::StrCat("candidate MAE ", cm, " vs stable ", sm, " (> +",
                                     spec.max_mae_increase * 100, "%, p=", p, ", n=", c.n_values,
@@ -311,6 +334,19 @@ bool JudgeQuality(const AnalysisSpec& spec, const QualityStats& c, const Quality
 }
 
 }  // namespace
+
+void ApplyBaseline(const domain::PerformanceBaseline& baseline, AnalysisSpec* analysis) {
+  if (analysis->max_p99_ms == 0 && baseline.latency_p99_ms) {
+    analysis->max_p99_ms = *baseline.latency_p99_ms;
+  }
+  if (!baseline.quality) return;
+  const domain::QualityMetric& q = *baseline.quality;
+  if (q.name == "accuracy" && q.higher_is_better && analysis->min_accuracy == 0) {
+    analysis->min_accuracy = std::clamp(q.value - q.tolerated_drop, 0.0, 1.0);
+  } else if (q.name == "mae" && !q.higher_is_better && analysis->max_mae == 0) {
+    analysis->max_mae = q.value + q.tolerated_drop;
+  }
+}
 
 MetricSample AbMetric(const std::string& metric, const QualityStats& q) {
   MetricSample m;
@@ -544,7 +580,9 @@ Json ToJsonBase(const RolloutSpec& spec) {
                 {"min_labels", a.min_labels},
                 {"require_feedback", a.require_feedback},
                 {"max_prediction_psi", a.max_prediction_psi},
-                {"max_prediction_shift", a.max_prediction_shift}}},
+                {"max_prediction_shift", a.max_prediction_shift},
+                {"min_accuracy", a.min_accuracy},
+                {"max_mae", a.max_mae}}},
               {"deadline_s", spec.deadline_ms / 1000.0}};
 }
 

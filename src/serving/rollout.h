@@ -94,7 +94,15 @@ struct AnalysisSpec {
   bool require_feedback = false;        // too few labels = insufficient data
   double max_prediction_psi = 0.2;      // predicted-class distribution
   double max_prediction_shift = 0.25;   // predicted-value mean shift, in pooled SDs
+  // Absolute quality budgets (0 = none); a rollout takes them from the candidate version's
+  // PerformanceBaseline when not given (quality accuracy: value − tolerated_drop; mae: value +
+  // tolerated_drop), as it takes max_p99_ms from latency_p99_ms.
+  double min_accuracy = 0;
+  double max_mae = 0;
 };
+
+// Fills the budgets `analysis` leaves at 0 from a version's PerformanceBaseline.
+void ApplyBaseline(const domain::PerformanceBaseline& baseline, AnalysisSpec* analysis);
 
 // ab-test options.
 struct AbTestSpec {

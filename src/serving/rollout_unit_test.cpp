@@ -436,6 +436,32 @@ TEST(AnalyzeQualityTest, PredictedValuesShiftedByMoreThanTheToleranceFail) {
   EXPECT_NE(d.reason.find("predictions shifted"), std::string::npos) << d.reason;
 }
 
+TEST(AnalyzeQualityTest, TheVersionsBaselineSetsAbsoluteBudgets) {
+  domain::PerformanceBaseline b;
+  b.latency_p99_ms = 20;
+  b.quality = domain::QualityMetric{.name = "accuracy", .value = 0.9, .tolerated_drop = 0.05};
+  AnalysisSpec spec;
+  ApplyBaseline(b, &spec);
+  EXPECT_EQ(spec.max_p99_ms, 20);
+  EXPECT_NEAR(spec.min_accuracy, 0.85, 1e-12);
+  AnalysisSpec explicit_spec;
+  explicit_spec.max_p99_ms = 5;  // a budget given in the request wins
+  ApplyBaseline(b, &explicit_spec);
+  EXPECT_EQ(explicit_spec.max_p99_ms, 5);
+  // Both variants equally bad (no relative failure), but below the absolute budget.
+  WindowStats w = Window(500, 0, 1.0);
+  QualityStats cand = Classification(400, 300), stable = Classification(400, 300);  // 75%
+  Decision d = Analyze(spec, w, w, std::nullopt, kFinalAlpha, &cand, &stable);
+  EXPECT_EQ(d.verdict, Verdict::kFail);
+  EXPECT_NE(d.reason.find("candidate accuracy 0.75 < budget 0.85"), std::string::npos) << d.reason;
+  domain::PerformanceBaseline mae;
+  mae.quality = domain::QualityMetric{.name = "mae", .value = 1.0, .tolerated_drop = 0.5,
+                                      .higher_is_better = false};
+  AnalysisSpec reg;
+  ApplyBaseline(mae, &reg);
+  EXPECT_EQ(reg.max_mae, 1.5);
+}
+
 TEST(AnalyzeQualityTest, AnAlertFiringOnlyOnTheCandidateFailsTheStep) {
   AnalysisSpec spec;
   WindowStats w = Window(500, 0, 1.0);
