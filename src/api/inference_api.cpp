@@ -418,7 +418,7 @@ HttpResponse InferenceApi::CreateDeployment(HttpRequest& req) {
   static const std::set<std::string> kAllowed = {
       "model", "version", "alias", "endpoint", "strategy", "steps", "analysis", "deadline_s",
       "batches", "pause_s", "preview_s", "rollback_window_s", "duration_s", "mirror_percent",
-      "auto_promote", "min_agreement", "max_mean_abs_diff", "max_mean_rel_diff"};
+      "auto_promote", "min_agreement", "max_mean_abs_diff", "max_mean_rel_diff", "override"};
   for (const auto& item : j.items()) {
     if (!kAllowed.count(item.key())) {
       return DeploymentError(absl::InvalidArgumentError(absl::StrCat(
@@ -426,8 +426,22 @@ HttpResponse InferenceApi::CreateDeployment(HttpRequest& req) {
           "'; allowed: alias, endpoint, model, strategy, version, and the rollout options steps, "
           "analysis, deadline_s (canary), batches, pause_s (rolling), preview_s, "
           "rollback_window_s (blue-green), duration_s, mirror_percent, auto_promote, "
-          "min_agreement, max_mean_abs_diff, max_mean_rel_diff (shadow)")));
+          "min_agreement, max_mean_abs_diff, max_mean_rel_diff (shadow), override "
+          "(governance)")));
     }
+  }
+  // {"reason": "..."}: deploy although the validation gates failed (docs/governance.md).
+  json override = nullptr;
+  if (j.contains("override")) {
+    const json& o = j["override"];
+    if (!o.is_object() || o.size() != 1 || !o.contains("reason") || !o["reason"].is_string() ||
+        o["reason"].get<std::string>().empty() || o["reason"].get<std::string>().size() > 4096) {
+      return DeploymentError(absl::InvalidArgumentError(
+          "override: expected {\"reason\": \"why the failed validation is accepted\"} with a "
+          "non-empty reason of at most 4096 characters"));
+    }
+    override = o;
+    j.erase("override");
   }
   serving::DeployRequest dr;
   dr.options = j;
@@ -449,6 +463,12 @@ HttpResponse InferenceApi::CreateDeployment(HttpRequest& req) {
       return DeploymentError(absl::InvalidArgumentError(absl::StrCat(key, ": expected a string")));
     }
     *dest = j[key].get<std::string>();
+  }
+  if (options_.deploy_guard) {
+    if (auto answer = options_.deploy_guard(req, &dr, override)) return std::move(*answer);
+  } else if (!override.is_null()) {
+    return DeploymentError(absl::InvalidArgumentError(
+        "override: this server runs no validation gates; there is nothing to override"));
   }
   // Recorded before the load starts, so the request's entry precedes its outcome's.
   dr.on_applied = [&](const domain::Deployment& d) {

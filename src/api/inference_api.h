@@ -18,6 +18,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <variant>
 #include <string>
 
@@ -49,6 +50,13 @@ class InferenceApi {
     // Deployment changes made through the API (create, undeploy, rollout control, repository
     // load/unload) are recorded here after they succeed; nullptr = no audit log.
     governance::AuditLog* audit = nullptr;
+    // Governance (api/governance_api.h): called for every POST /api/v1/deployments after the body
+    // is parsed, with the deploy request and the body's `override` (null or {"reason": "..."}).
+    // It may answer instead of deploying (422 a failed validation, 202 held for approval) and may
+    // pin the request's version; nullopt = deploy. Unset = no gates, no approvals.
+    std::function<std::optional<http::HttpResponse>(http::HttpRequest&, serving::DeployRequest*,
+                                                    const nlohmann::json&)>
+        deploy_guard;
   };
   using ReadinessProbe = std::function<absl::Status()>;
 
