@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "api/http/http_server.h"
+#include "cli/cli.h"
 #include "governance/approvals.h"
 #include "registry/sqlite_deployment_store.h"
 #include "registry/sqlite_governance_store.h"
@@ -163,6 +164,20 @@ class GovernanceTest : public ::testing::Test {
       if (e["endpoint"] == endpoint) return std::to_string(e["version"].get<int64_t>());
     }
     return "";
+  }
+  struct CliResult {
+    int code;
+    std::string out;
+    std::string err;
+  };
+  CliResult Cli(std::vector<std::string> args, const std::string& token) {
+    std::vector<std::string> full = {"hotswap", "--url", s_.Url(""), "--token", token};
+    full.insert(full.end(), args.begin(), args.end());
+    std::vector<const char*> argv;
+    for (const auto& a : full) argv.push_back(a.c_str());
+    std::ostringstream out, err;
+    int code = cli::RunCli(static_cast<int>(argv.size()), argv.data(), out, err);
+    return {code, out.str(), err.str()};
   }
   std::vector<std::string> AuditActions() {
     std::vector<std::string> out;
@@ -656,6 +671,39 @@ TEST_F(GovernanceWebhookTest, RequestsAndDecisionsArePostedToTheWebhookAndCounte
     return Http("GET", s_.Url("/metrics")).body.find(
                "hotswap_approval_webhook_total{result=\"sent\"} 3") != std::string::npos;
   }, 10000)) << Http("GET", s_.Url("/metrics")).body.substr(0, 200);
+}
+
+TEST_F(GovernanceTest, TheCliListsShowsApprovesAndRejectsAndShowsValidation) {
+  CliResult set = Cli({"approval", "policy", "set", "m", "--required", "1"}, s_.admin());
+  ASSERT_EQ(set.code, 0) << set.err;
+  int64_t v = Register("sum_4", {{"latency_p99_ms", 1000.0}});
+  CliResult deploy = Cli({"deploy", "m", "--version", std::to_string(v)}, deployer_);
+  ASSERT_EQ(deploy.code, 0) << deploy.err;
+  EXPECT_NE(deploy.out.find("pending_approval"), std::string::npos) << deploy.out;
+  EXPECT_NE(deploy.out.find("hotswap approval show apr-"), std::string::npos) << deploy.out;
+  CliResult list = Cli({"--json", "approval", "list", "--state", "pending"}, approver1_);
+  ASSERT_EQ(list.code, 0) << list.err;
+  json listed = json::parse(list.out);
+  ASSERT_EQ(listed["approvals"].size(), 1u);
+  const std::string id = listed["approvals"][0]["id"];
+  CliResult self = Cli({"approval", "approve", id}, deployer_);
+  EXPECT_EQ(self.code, 1);
+  EXPECT_NE(self.err.find("needs the role 'approver'"), std::string::npos) << self.err;
+  CliResult no_comment = Cli({"approval", "reject", id}, approver1_);
+  EXPECT_EQ(no_comment.code, 2) << no_comment.err;  // --comment is required
+  CliResult ok = Cli({"approval", "approve", id, "--comment", "ship it"}, approver1_);
+  ASSERT_EQ(ok.code, 0) << ok.err;
+  EXPECT_NE(ok.out.find("deployed (1 of 1 approvals)"), std::string::npos) << ok.out;
+  CliResult show = Cli({"approval", "show", id}, approver1_);
+  ASSERT_EQ(show.code, 0) << show.err;
+  EXPECT_NE(show.out.find("approve: ship it"), std::string::npos) << show.out;
+  CliResult val = Cli({"validation", "show", "m", std::to_string(v)}, deployer_);
+  ASSERT_EQ(val.code, 0) << val.err;
+  EXPECT_NE(val.out.find("(endpoint:m): passed"), std::string::npos) << val.out;
+  EXPECT_NE(val.out.find("latency"), std::string::npos) << val.out;
+  CliResult version = Cli({"version", "show", "m", std::to_string(v)}, deployer_);
+  ASSERT_EQ(version.code, 0) << version.err;
+  EXPECT_NE(version.out.find("validation: endpoint:m passed"), std::string::npos) << version.out;
 }
 
 // ---- Bad input ------------------------------------------------------------------------------
