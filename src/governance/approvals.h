@@ -76,6 +76,7 @@ class ApprovalService {
                   registry::DeploymentStore* deployments, Clock* clock = SystemClock::Get());
   ~ApprovalService();
 
+  // Set both before the first Open()/Resume() (the wiring code does); not synchronised.
   void SetDeployStarter(DeployStarter s) { starter_ = std::move(s); }
   void SetEventListener(EventListener l) { listener_ = std::move(l); }
 

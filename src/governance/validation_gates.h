@@ -117,6 +117,7 @@ class ValidationPipeline {
   // Blocks until the queue is empty and nothing runs (tests).
   void WaitIdle();
 
+  // Set before the first ValidateAsync(); not synchronised.
   void SetReportListener(ReportListener l) { listener_ = std::move(l); }
   uint64_t runs() const { return runs_.load(); }
   uint64_t failed_runs() const { return failed_runs_.load(); }
