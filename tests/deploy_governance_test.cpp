@@ -50,7 +50,9 @@ std::string Holdout() {
 
 json MaeBaseline(double value, double tolerated_drop) {
   return {{"quality",
-           {{"name", "mae"}, {"value", value}, {"tolerated_drop", tolerated_drop},
+           {{"name", "mae"},
+            {"value", value},
+            {"tolerated_drop", tolerated_drop},
             {"higher_is_better", false}}}};
 }
 
@@ -68,7 +70,9 @@ class WebhookReceiver {
     o.threads = 1;
     server_ = std::make_unique<http::HttpServer>(
         o, &router_, [](http::HttpRequest&, const http::Route&) { return std::nullopt; },
-        [](const http::HttpRequest&, const absl::Status& s) { return http::HttpResponse::Error(s); });
+        [](const http::HttpRequest&, const absl::Status& s) {
+          return http::HttpResponse::Error(s);
+        });
     EXPECT_TRUE(server_->Start().ok());
   }
   ~WebhookReceiver() { server_->Stop(); }
@@ -113,9 +117,9 @@ class GovernanceTest : public ::testing::Test {
     return r.json().value("version", int64_t{0});
   }
   void PutHoldout(int64_t version, const std::string& csv = Holdout()) {
-    HttpResult r = Http("PUT", s_.Url(absl::StrCat("/api/v1/models/m/versions/", version,
-                                                   "/datasets/holdout")),
-                        csv, {"Authorization: Bearer " + s_.admin(), "Content-Type: text/csv"});
+    HttpResult r = Http(
+        "PUT", s_.Url(absl::StrCat("/api/v1/models/m/versions/", version, "/datasets/holdout")),
+        csv, {"Authorization: Bearer " + s_.admin(), "Content-Type: text/csv"});
     ASSERT_TRUE(r.status == 201 || r.status == 200) << r.body;
   }
   // Deploys directly (no policy on `endpoint`) and waits for it to serve.
@@ -132,8 +136,8 @@ class GovernanceTest : public ::testing::Test {
   json Validate(int64_t version, const std::string& endpoint = "") {
     json body = json::object();
     if (!endpoint.empty()) body["endpoint"] = endpoint;
-    HttpResult r = s_.Call("POST", absl::StrCat("/api/v1/models/m/versions/", version, "/validation"),
-                           body);
+    HttpResult r =
+        s_.Call("POST", absl::StrCat("/api/v1/models/m/versions/", version, "/validation"), body);
     EXPECT_EQ(r.status, 200) << r.body;
     return r.json();
   }
@@ -213,7 +217,7 @@ TEST_F(GovernanceTest, RegistrationRunsEveryGateAfterTheUploadAnsweredAndStoresT
   std::vector<std::string> names;
   for (const auto& g : r["gates"]) names.push_back(g["name"]);
   EXPECT_EQ(names, (std::vector<std::string>{"artifact", "load", "schema", "smoke", "quality",
-                                              "latency"}));
+                                             "latency"}));
   EXPECT_EQ(GateOf(r, "artifact")["status"], "passed");
   EXPECT_EQ(GateOf(r, "load")["status"], "passed");
   EXPECT_GT(GateOf(r, "load")["measurements"]["memory_bytes"].get<int64_t>(), 0);
@@ -408,8 +412,9 @@ TEST_F(GovernanceTest, AFailedGateBlocksTheDeployWith422AndTheReportAndChangesNo
   EXPECT_EQ(s_.Call("GET", "/api/v1/deployments").json()["deployments"].size(), deployments_before);
   EXPECT_EQ(ServingVersion(), "1");
   // The deploy-time report is stored for the endpoint.
-  json stored = s_.Call("GET", absl::StrCat("/api/v1/models/m/versions/", v2,
-                                             "/validation?endpoint=m")).json();
+  json stored =
+      s_.Call("GET", absl::StrCat("/api/v1/models/m/versions/", v2, "/validation?endpoint=m"))
+          .json();
   EXPECT_EQ(stored["state"], "failed");
 }
 
@@ -427,8 +432,7 @@ TEST_F(GovernanceTest, OverrideIsRefusedWhenThePolicyDoesNotAllowIt) {
 
 TEST_F(GovernanceTest, OverrideNeedsThePolicyRoleAndAReasonAndIsAudited) {
   Serve(Register("sum_4"));
-  PutPolicy("m", {{"required_approvals", 1}, {"allow_override", true},
-                  {"override_role", "admin"}});
+  PutPolicy("m", {{"required_approvals", 1}, {"allow_override", true}, {"override_role", "admin"}});
   int64_t v2 = Register("nan_4");
   HttpResult wrong_role = Deploy(v2, deployer_, {{"override", {{"reason", "hotfix"}}}});
   EXPECT_EQ(wrong_role.status, 403) << wrong_role.body;
@@ -440,7 +444,8 @@ TEST_F(GovernanceTest, OverrideNeedsThePolicyRoleAndAReasonAndIsAudited) {
   EXPECT_EQ(s_.Call("GET", "/api/v1/approvals").json()["approvals"].size(), 0u);
   EXPECT_FALSE(Contains(AuditActions(), "validation.override"));
 
-  HttpResult ok = Deploy(v2, s_.admin(), {{"override", {{"reason", "known NaN on zeros; hotfix"}}}});
+  HttpResult ok =
+      Deploy(v2, s_.admin(), {{"override", {{"reason", "known NaN on zeros; hotfix"}}}});
   ASSERT_EQ(ok.status, 202) << ok.body;
   EXPECT_EQ(ok.json()["state"], "pending_approval");
   EXPECT_EQ(ok.json()["approval"]["override"]["reason"], "known NaN on zeros; hotfix");
@@ -459,8 +464,9 @@ TEST_F(GovernanceTest, ADeployReusesAFreshReportForTheSameServingVersionUntilItI
   HttpResult first = Deploy(v2, deployer_);
   ASSERT_EQ(first.status, 202) << first.body;
   EXPECT_FALSE(first.json()["validation"].contains("reused"));
-  ASSERT_EQ(Decide(first.json()["approval_id"], "reject", approver1_, {{"comment", "not now"}}).status,
-            200);
+  ASSERT_EQ(
+      Decide(first.json()["approval_id"], "reject", approver1_, {{"comment", "not now"}}).status,
+      200);
   HttpResult second = Deploy(v2, deployer_);
   ASSERT_EQ(second.status, 202) << second.body;
   EXPECT_EQ(second.json()["validation"]["reused"], true);
@@ -568,7 +574,8 @@ TEST_F(GovernanceTest, ARejectionEndsTheRequestAndNothingIsDeployed) {
   HttpResult no_comment = Decide(id, "reject", approver2_);
   EXPECT_EQ(no_comment.status, 400) << no_comment.body;
   EXPECT_EQ(Approval(id)["state"], "pending");
-  HttpResult rejected = Decide(id, "reject", approver2_, {{"comment", "fails the fairness review"}});
+  HttpResult rejected =
+      Decide(id, "reject", approver2_, {{"comment", "fails the fairness review"}});
   ASSERT_EQ(rejected.status, 200) << rejected.body;
   EXPECT_EQ(rejected.json()["state"], "rejected");
   EXPECT_EQ(Deployment(dep)["state"], "rejected");
@@ -661,16 +668,22 @@ TEST_F(GovernanceWebhookTest, RequestsAndDecisionsArePostedToTheWebhookAndCounte
   ASSERT_EQ(Decide(held.json()["approval_id"], "reject", approver1_, {{"comment", "no"}}).status,
             200);
   std::vector<std::string> events;
-  ASSERT_TRUE(WaitFor([&] {
-    events = Receiver().Events();
-    return Contains(events, "approval.rejected");
-  }, 10000));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        events = Receiver().Events();
+        return Contains(events, "approval.rejected");
+      },
+      10000));
   EXPECT_TRUE(Contains(events, "approval.requested"));
   EXPECT_TRUE(Contains(events, "approval.reject"));
-  ASSERT_TRUE(WaitFor([&] {
-    return Http("GET", s_.Url("/metrics")).body.find(
-               "hotswap_approval_webhook_total{result=\"sent\"} 3") != std::string::npos;
-  }, 10000)) << Http("GET", s_.Url("/metrics")).body.substr(0, 200);
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return Http("GET", s_.Url("/metrics"))
+                   .body.find("hotswap_approval_webhook_total{result=\"sent\"} 3") !=
+               std::string::npos;
+      },
+      10000))
+      << Http("GET", s_.Url("/metrics")).body.substr(0, 200);
 }
 
 TEST_F(GovernanceTest, TheCliListsShowsApprovesAndRejectsAndShowsValidation) {
@@ -768,14 +781,17 @@ TEST_F(GovernanceTest, ValidationRoutesAndOverrideRefuseBadInput) {
   EXPECT_EQ(s_.Call("GET", "/api/v1/models/nope/versions/1/validation").status, 404);
   EXPECT_EQ(s_.Call("GET", absl::StrCat("/api/v1/models/m/versions/", v, "/validation?x=1")).status,
             400);
-  EXPECT_EQ(s_.Call("GET", absl::StrCat("/api/v1/models/m/versions/", v,
-                                         "/validation?endpoint=none")).status,
-            404);
+  EXPECT_EQ(
+      s_.Call("GET", absl::StrCat("/api/v1/models/m/versions/", v, "/validation?endpoint=none"))
+          .status,
+      404);
   EXPECT_EQ(s_.Call("POST", absl::StrCat("/api/v1/models/m/versions/", v, "/validation"),
-                    {{"endpoint", 3}}).status,
+                    {{"endpoint", 3}})
+                .status,
             400);
   EXPECT_EQ(s_.Call("POST", absl::StrCat("/api/v1/models/m/versions/", v, "/validation"),
-                    json::object(), s_.TokenFor("viewer")).status,
+                    json::object(), s_.TokenFor("viewer"))
+                .status,
             403);
   // An override on an endpoint without gates has nothing to override.
   HttpResult r = Deploy(v, s_.admin(), {{"override", {{"reason", "why not"}}}});
@@ -797,14 +813,15 @@ TEST(ApprovalServiceTest, AnApprovedDeployInterruptedByARestartStartsExactlyOnce
   int started = 0;
   auto make = [&] {
     auto s = std::make_unique<governance::ApprovalService>(o, &store, &deployments, &clock);
-    s->SetDeployStarter([&](const registry::ApprovalRequest& r) -> absl::StatusOr<domain::Deployment> {
-      ++started;
-      auto d = deployments.Get(r.deployment_id);
-      if (!d.ok()) return d.status();
-      d->state = "pending";  // what DeploymentService::Create does to the held record
-      if (absl::Status s = deployments.Update(*d); !s.ok()) return s;
-      return *d;
-    });
+    s->SetDeployStarter(
+        [&](const registry::ApprovalRequest& r) -> absl::StatusOr<domain::Deployment> {
+          ++started;
+          auto d = deployments.Get(r.deployment_id);
+          if (!d.ok()) return d.status();
+          d->state = "pending";  // what DeploymentService::Create does to the held record
+          if (absl::Status s = deployments.Update(*d); !s.ok()) return s;
+          return *d;
+        });
     return s;
   };
   registry::ApprovalPolicy policy;

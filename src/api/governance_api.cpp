@@ -37,8 +37,8 @@ absl::Status OnlyKnownFields(const json& j, const std::set<std::string>& allowed
   for (const auto& item : j.items()) {
     if (!allowed.count(item.key())) {
       std::vector<std::string> names(allowed.begin(), allowed.end());
-      return absl::InvalidArgumentError(absl::StrCat("unknown field '", item.key(),
-                                                     "'; allowed: ", absl::StrJoin(names, ", ")));
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown field '", item.key(), "'; allowed: ", absl::StrJoin(names, ", ")));
     }
   }
   return absl::OkStatus();
@@ -122,17 +122,18 @@ GovernanceApi::GovernanceApi(Options options, registry::ModelRegistry* registry,
       validation_(validation),
       deployments_(deployments),
       manager_(manager) {
-  approvals_->SetDeployStarter(
-      [this](const ApprovalRequest& r) { return StartApproved(r); });
+  approvals_->SetDeployStarter([this](const ApprovalRequest& r) { return StartApproved(r); });
 }
 
 void GovernanceApi::RegisterRoutes(http::Router* router) {
   auto bind = [this](HttpResponse (GovernanceApi::*fn)(HttpRequest&)) {
     return [this, fn](HttpRequest& req) { return (this->*fn)(req); };
   };
-  router->Add("PUT", "/api/v1/approval-policies/{endpoint}", "admin", bind(&GovernanceApi::PutPolicy));
+  router->Add("PUT", "/api/v1/approval-policies/{endpoint}", "admin",
+              bind(&GovernanceApi::PutPolicy));
   router->Add("GET", "/api/v1/approval-policies", "read", bind(&GovernanceApi::ListPolicies));
-  router->Add("GET", "/api/v1/approval-policies/{endpoint}", "read", bind(&GovernanceApi::GetPolicy));
+  router->Add("GET", "/api/v1/approval-policies/{endpoint}", "read",
+              bind(&GovernanceApi::GetPolicy));
   router->Add("DELETE", "/api/v1/approval-policies/{endpoint}", "admin",
               bind(&GovernanceApi::DeletePolicy));
   router->Add("GET", "/api/v1/approvals", "read", bind(&GovernanceApi::ListApprovals));
@@ -149,9 +150,9 @@ HttpResponse GovernanceApi::PutPolicy(HttpRequest& req) {
   auto body = BodyObject(req);
   if (!body.ok()) return HttpResponse::Error(body.status());
   const json& j = *body;
-  if (auto s = OnlyKnownFields(j, {"environment", "required_approvals", "approver_role",
-                                   "allow_self_approval", "expiry_seconds", "require_validation",
-                                   "allow_override", "override_role"});
+  if (auto s = OnlyKnownFields(
+          j, {"environment", "required_approvals", "approver_role", "allow_self_approval",
+              "expiry_seconds", "require_validation", "allow_override", "override_role"});
       !s.ok()) {
     return HttpResponse::Error(s);
   }
@@ -192,7 +193,8 @@ HttpResponse GovernanceApi::PutPolicy(HttpRequest& req) {
   boolean("allow_override", &p.allow_override);
   str("override_role", &p.override_role);
   if (!errors.empty()) return Bad(absl::StrJoin(errors, "; "));
-  if (required < 1 || required > 10) return Bad("required_approvals: expected an integer from 1 to 10");
+  if (required < 1 || required > 10)
+    return Bad("required_approvals: expected an integer from 1 to 10");
   p.required_approvals = static_cast<int>(required);
   if (absl::Status s = governance::ValidatePolicy(p); !s.ok()) return HttpResponse::Error(s);
   p.updated_by = req.principal;
@@ -236,8 +238,8 @@ HttpResponse GovernanceApi::ListApprovals(HttpRequest& req) {
   }
   registry::ApprovalFilter f;
   f.state = req.QueryOr("state", "");
-  static const std::set<std::string> kStates = {"pending", "approved", "deployed", "failed",
-                                                "rejected", "expired"};
+  static const std::set<std::string> kStates = {"pending", "approved", "deployed",
+                                                "failed",  "rejected", "expired"};
   if (!f.state.empty() && !kStates.count(f.state)) {
     return Bad(absl::StrCat("state: '", f.state,
                             "' is not one of pending, approved, deployed, failed, rejected, "
@@ -266,8 +268,8 @@ HttpResponse GovernanceApi::Decide(HttpRequest& req) {
   const std::string& id = req.Param("id");
   const std::string& action = req.Param("action");
   if (action != "approve" && action != "reject") {
-    return HttpResponse::Error(absl::NotFoundError(
-        absl::StrCat("unknown action '", action, "' (approve, reject)")));
+    return HttpResponse::Error(
+        absl::NotFoundError(absl::StrCat("unknown action '", action, "' (approve, reject)")));
   }
   auto body = BodyObject(req);
   if (!body.ok()) return HttpResponse::Error(body.status());
@@ -293,7 +295,8 @@ absl::StatusOr<domain::ModelVersion> GovernanceApi::ResolveVersion(const HttpReq
   const std::string& v = req.Param("version");
   int64_t number = 0;
   if (absl::SimpleAtoi(v, &number)) {
-    if (number < 1) return absl::InvalidArgumentError(absl::StrCat("version: '", v, "' must be >= 1"));
+    if (number < 1)
+      return absl::InvalidArgumentError(absl::StrCat("version: '", v, "' must be >= 1"));
     return registry_->GetVersion(name, number);
   }
   HS_RETURN_IF_ERROR(ValidateName(v, "version (number or alias)"));
@@ -321,7 +324,9 @@ HttpResponse GovernanceApi::GetValidation(HttpRequest& req) {
   }
   auto list = store_->ListValidations(v->model_name, v->version);
   if (!list.ok()) return HttpResponse::Error(list.status());
-  json out = {{"model", v->model_name}, {"version", v->version}, {"state", "none"},
+  json out = {{"model", v->model_name},
+              {"version", v->version},
+              {"state", "none"},
               {"reports", json::array()}};
   for (const auto& r : *list) {
     if (r.context == "registration") out["state"] = r.state;
@@ -345,10 +350,9 @@ HttpResponse GovernanceApi::RunValidation(HttpRequest& req) {
   governance::ValidationReport report;
   if (endpoint.empty()) {
     report = validation_->Run(*v, "");
-    absl::Status s = store_->PutValidation({v->model_name, v->version, "registration",
-                                            report.passed ? "passed" : "failed",
-                                            governance::ToJson(report),
-                                            options_.clock->NowMillis()});
+    absl::Status s = store_->PutValidation(
+        {v->model_name, v->version, "registration", report.passed ? "passed" : "failed",
+         governance::ToJson(report), options_.clock->NowMillis()});
     if (!s.ok()) return HttpResponse::Error(s);
   } else {
     auto r = validation_->ForDeploy(*v, endpoint, /*force_fresh=*/true);
@@ -399,11 +403,11 @@ std::optional<HttpResponse> GovernanceApi::GuardDeploy(HttpRequest& req, serving
                                    "' does not allow overriding a failed validation"));
       }
       if (!governance::RoleSatisfies(req.principal_role, policy->override_role)) {
-        return refuse(403, "permission_denied",
-                      absl::StrCat("overriding a failed validation on endpoint '", endpoint,
-                                   "' needs the role '", policy->override_role,
-                                   "' (or admin); this token's role is '", req.principal_role,
-                                   "'"));
+        return refuse(
+            403, "permission_denied",
+            absl::StrCat("overriding a failed validation on endpoint '", endpoint,
+                         "' needs the role '", policy->override_role,
+                         "' (or admin); this token's role is '", req.principal_role, "'"));
       }
       override_record = {{"by", req.principal},
                          {"role", req.principal_role},

@@ -48,8 +48,8 @@ class GovernanceApi {
 
   GovernanceApi(Options options, registry::ModelRegistry* registry,
                 registry::GovernanceStore* store, governance::ApprovalService* approvals,
-                governance::ValidationPipeline* validation,
-                serving::DeploymentService* deployments, serving::ModelManager* manager);
+                governance::ValidationPipeline* validation, serving::DeploymentService* deployments,
+                serving::ModelManager* manager);
 
   void RegisterRoutes(http::Router* router);
 

@@ -127,8 +127,9 @@ absl::StatusOr<ApprovalService::Held> ApprovalService::Open(
     return s;
   }
   r.revision = 1;
-  log::Info("deploy held for approval", {{"approval", r.id}, {"deployment", d.id},
-                                         {"endpoint", endpoint}, {"by", requested_by}});
+  log::Info(
+      "deploy held for approval",
+      {{"approval", r.id}, {"deployment", d.id}, {"endpoint", endpoint}, {"by", requested_by}});
   Emit("approval.requested", r, false);
   return held;
 }
@@ -199,14 +200,15 @@ absl::StatusOr<ApprovalRequest> ApprovalService::Decide(const std::string& id,
           "approval request ", id, " is ", r.state, (r.message.empty() ? "" : ": "), r.message));
     }
     if (!RoleSatisfies(role, r.policy.approver_role)) {
-      return absl::PermissionDeniedError(absl::StrCat(
-          "deciding on deploys to endpoint '", r.endpoint, "' needs the role '",
-          r.policy.approver_role, "' (or admin); this token's role is '", role, "'"));
+      return absl::PermissionDeniedError(
+          absl::StrCat("deciding on deploys to endpoint '", r.endpoint, "' needs the role '",
+                       r.policy.approver_role, "' (or admin); this token's role is '", role, "'"));
     }
     if (decision == "approve" && actor == r.requested_by && !r.policy.allow_self_approval) {
-      return absl::PermissionDeniedError(absl::StrCat(
-          "separation of duties: '", actor, "' requested this deploy and cannot approve it; "
-          "another approver must"));
+      return absl::PermissionDeniedError(
+          absl::StrCat("separation of duties: '", actor,
+                       "' requested this deploy and cannot approve it; "
+                       "another approver must"));
     }
     if (decision == "approve") {
       for (const auto& d : r.decisions) {
@@ -229,14 +231,14 @@ absl::StatusOr<ApprovalRequest> ApprovalService::Decide(const std::string& id,
       next.message = absl::StrCat("approved by ", DistinctApprovals(next), " of ",
                                   r.policy.required_approvals, "; starting the deploy");
     } else {
-      next.message = absl::StrCat(DistinctApprovals(next), " of ", r.policy.required_approvals,
-                                  " approvals");
+      next.message =
+          absl::StrCat(DistinctApprovals(next), " of ", r.policy.required_approvals, " approvals");
     }
     auto stored = store_->UpdateRequest(next);
     if (absl::IsAborted(stored.status())) continue;  // someone else decided meanwhile: re-read
     if (!stored.ok()) return stored.status();
-    log::Info("approval decision", {{"approval", id}, {"by", actor}, {"decision", decision},
-                                    {"state", stored->state}});
+    log::Info("approval decision",
+              {{"approval", id}, {"by", actor}, {"decision", decision}, {"state", stored->state}});
     Emit(decision == "approve" ? "approval.approve" : "approval.reject", *stored, false);
     if (stored->state == "rejected") {
       MarkDeployment(*stored, "rejected", stored->message);
@@ -254,8 +256,9 @@ absl::StatusOr<ApprovalRequest> ApprovalService::Decide(const std::string& id,
 
 ApprovalRequest ApprovalService::StartDeploy(ApprovalRequest r, bool system) {
   absl::StatusOr<domain::Deployment> d =
-      starter_ ? starter_(r) : absl::StatusOr<domain::Deployment>(absl::FailedPreconditionError(
-                                   "no deploy starter configured"));
+      starter_ ? starter_(r)
+               : absl::StatusOr<domain::Deployment>(
+                     absl::FailedPreconditionError("no deploy starter configured"));
   ApprovalRequest next = r;
   next.updated_at_ms = clock_->NowMillis();
   if (d.ok()) {
@@ -323,7 +326,8 @@ void ApprovalService::Resume() {
 void ApprovalService::Emit(const std::string& event, const ApprovalRequest& r, bool system) {
   if (listener_) listener_(event, r, system);
   if (options_.webhook_url.empty()) return;
-  json body = {{"event", event}, {"at", FormatTimestamp(clock_->NowMillis())},
+  json body = {{"event", event},
+               {"at", FormatTimestamp(clock_->NowMillis())},
                {"approval", registry::ToJson(r)}};
   absl::MutexLock lock(&mu_);
   if (outbox_.size() >= options_.webhook_queue) {
@@ -368,8 +372,8 @@ void ApprovalService::SenderLoop() {
     }
     (ok ? webhook_sent_ : webhook_failed_).fetch_add(1);
     if (!ok) {
-      log::Warn("approval webhook failed", {{"url", options_.webhook_url},
-                                            {"attempts", options_.webhook_attempts}});
+      log::Warn("approval webhook failed",
+                {{"url", options_.webhook_url}, {"attempts", options_.webhook_attempts}});
     }
   }
   curl_easy_cleanup(curl);

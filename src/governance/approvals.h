@@ -56,16 +56,16 @@ bool RoleSatisfies(const std::string& role, const std::string& required);
 class ApprovalService {
  public:
   struct Options {
-    std::string webhook_url;          // "" = no webhook
+    std::string webhook_url;  // "" = no webhook
     int webhook_attempts = 3;
-    size_t webhook_queue = 256;       // events beyond this are dropped (and counted)
+    size_t webhook_queue = 256;  // events beyond this are dropped (and counted)
     int64_t webhook_timeout_ms = 5000;
-    int64_t sweep_ms = 1000;          // expiry sweep period (real time)
-    bool start_threads = true;        // false: tests call Sweep() and no webhook thread runs
+    int64_t sweep_ms = 1000;    // expiry sweep period (real time)
+    bool start_threads = true;  // false: tests call Sweep() and no webhook thread runs
   };
   // Starts the held deploy of an approved request; returns the deployment it started.
-  using DeployStarter = std::function<absl::StatusOr<domain::Deployment>(
-      const registry::ApprovalRequest&)>;
+  using DeployStarter =
+      std::function<absl::StatusOr<domain::Deployment>(const registry::ApprovalRequest&)>;
   // event: "approval.requested" | "approval.approve" | "approval.reject" | "approval.approved" |
   // "approval.rejected" | "approval.expired" | "approval.deployed" | "approval.failed".
   // `system` is true for events no client caused directly (expiry, a deploy started on resume).

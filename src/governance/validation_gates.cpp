@@ -39,9 +39,9 @@ struct Candidate {
 };
 
 // Runs `model` (after `pre`, when set) on `inputs`.
-absl::StatusOr<std::vector<runtime::Tensor>> RunOnce(const runtime::LoadedModel& model,
-                                                     const std::optional<runtime::Preprocessor>& pre,
-                                                     std::vector<runtime::Tensor> inputs) {
+absl::StatusOr<std::vector<runtime::Tensor>> RunOnce(
+    const runtime::LoadedModel& model, const std::optional<runtime::Preprocessor>& pre,
+    std::vector<runtime::Tensor> inputs) {
   if (pre) {
     HS_ASSIGN_OR_RETURN(inputs, pre->Apply(std::move(inputs)));
   }
@@ -58,13 +58,26 @@ std::optional<std::vector<double>> Values(const runtime::Tensor& t) {
   std::vector<double> out(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) {
     switch (t.datatype) {
-      case domain::DataType::kFp32: out[i] = t.As<float>()[i]; break;
-      case domain::DataType::kFp64: out[i] = t.As<double>()[i]; break;
-      case domain::DataType::kInt32: out[i] = t.As<int32_t>()[i]; break;
-      case domain::DataType::kInt64: out[i] = static_cast<double>(t.As<int64_t>()[i]); break;
-      case domain::DataType::kUint8: out[i] = t.As<uint8_t>()[i]; break;
-      case domain::DataType::kInt8: out[i] = t.As<int8_t>()[i]; break;
-      default: return std::nullopt;
+      case domain::DataType::kFp32:
+        out[i] = t.As<float>()[i];
+        break;
+      case domain::DataType::kFp64:
+        out[i] = t.As<double>()[i];
+        break;
+      case domain::DataType::kInt32:
+        out[i] = t.As<int32_t>()[i];
+        break;
+      case domain::DataType::kInt64:
+        out[i] = static_cast<double>(t.As<int64_t>()[i]);
+        break;
+      case domain::DataType::kUint8:
+        out[i] = t.As<uint8_t>()[i];
+        break;
+      case domain::DataType::kInt8:
+        out[i] = t.As<int8_t>()[i];
+        break;
+      default:
+        return std::nullopt;
     }
   }
   return out;
@@ -85,14 +98,22 @@ absl::StatusOr<runtime::Tensor> MakeTensor(const domain::TensorSpec& spec,
     for (size_t i = 0; i < values.size(); ++i) p[i] = static_cast<T>(values[i]);
   };
   switch (spec.datatype) {
-    case domain::DataType::kFp32: fill(float{}); break;
-    case domain::DataType::kFp64: fill(double{}); break;
-    case domain::DataType::kInt32: fill(int32_t{}); break;
-    case domain::DataType::kInt64: fill(int64_t{}); break;
+    case domain::DataType::kFp32:
+      fill(float{});
+      break;
+    case domain::DataType::kFp64:
+      fill(double{});
+      break;
+    case domain::DataType::kInt32:
+      fill(int32_t{});
+      break;
+    case domain::DataType::kInt64:
+      fill(int64_t{});
+      break;
     default:
-      return absl::InvalidArgumentError(absl::StrCat(
-          "input '", spec.name, "' is ", ToAbsl(domain::DataTypeName(spec.datatype)),
-          "; holdout rows feed FP32, FP64, INT32 and INT64 inputs only"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("input '", spec.name, "' is ", ToAbsl(domain::DataTypeName(spec.datatype)),
+                       "; holdout rows feed FP32, FP64, INT32 and INT64 inputs only"));
   }
   return t;
 }
@@ -115,8 +136,8 @@ absl::StatusOr<std::vector<runtime::Tensor>> InputsFromRows(const domain::Tensor
     const domain::TensorSpec& spec = schema.inputs[0];
     const int64_t m = spec.shape[1];
     if (static_cast<int64_t>(table.columns.size()) < m) {
-      return absl::InvalidArgumentError(absl::StrCat("the holdout has ", table.columns.size(),
-                                                     " columns; input '", spec.name, "' needs ", m));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "the holdout has ", table.columns.size(), " columns; input '", spec.name, "' needs ", m));
     }
     std::vector<double> values;
     values.reserve(static_cast<size_t>(rows * m));
@@ -172,9 +193,9 @@ absl::StatusOr<double> Metric(const std::string& name, const runtime::Tensor& ou
                               const std::vector<double>& labels) {
   auto values = Values(output);
   if (!values) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "output '", output.name, "' is ", ToAbsl(domain::DataTypeName(output.datatype)),
-        "; the quality gate reads numeric outputs"));
+    return absl::InvalidArgumentError(absl::StrCat("output '", output.name, "' is ",
+                                                   ToAbsl(domain::DataTypeName(output.datatype)),
+                                                   "; the quality gate reads numeric outputs"));
   }
   const size_t rows = labels.size();
   if (rows == 0 || values->size() % rows != 0) {
@@ -223,8 +244,8 @@ absl::StatusOr<double> Evaluate(const std::string& metric, const runtime::Loaded
     if (outputs.empty()) return absl::InternalError("the model produced no output");
     auto values = Values(outputs[0]);
     if (!values || values->size() % (end - begin) != 0) {
-      return absl::InvalidArgumentError(absl::StrCat("output '", outputs[0].name,
-                                                     "' is not one numeric row per input row"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("output '", outputs[0].name, "' is not one numeric row per input row"));
     }
     width = values->size() / (end - begin);
     all_values.insert(all_values.end(), values->begin(), values->end());
@@ -232,8 +253,8 @@ absl::StatusOr<double> Evaluate(const std::string& metric, const runtime::Loaded
     for (size_t r = begin; r < end; ++r) {
       auto v = ParseNumber(table.rows[r][label]);
       if (!v) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "holdout row ", r + 1, ": label '", table.rows[r][label], "' is not a number"));
+        return absl::InvalidArgumentError(absl::StrCat("holdout row ", r + 1, ": label '",
+                                                       table.rows[r][label], "' is not a number"));
       }
       labels.push_back(*v);
     }
@@ -248,8 +269,8 @@ absl::StatusOr<double> Evaluate(const std::string& metric, const runtime::Loaded
 // Breaking differences between what an endpoint serves (`old_s`) and the candidate (`new_s`).
 json SchemaDiff(const domain::TensorSchema& old_s, const domain::TensorSchema& new_s,
                 std::vector<std::string>* breaking) {
-  json diff = {{"removed_inputs", json::array()}, {"added_inputs", json::array()},
-               {"retyped_inputs", json::array()}, {"reshaped_inputs", json::array()},
+  json diff = {{"removed_inputs", json::array()},  {"added_inputs", json::array()},
+               {"retyped_inputs", json::array()},  {"reshaped_inputs", json::array()},
                {"removed_outputs", json::array()}, {"retyped_outputs", json::array()}};
   auto find = [](const std::vector<domain::TensorSpec>& specs,
                  const std::string& name) -> const domain::TensorSpec* {
@@ -278,8 +299,7 @@ json SchemaDiff(const domain::TensorSchema& old_s, const domain::TensorSchema& n
                                        ToAbsl(domain::DataTypeName(o.datatype)), " -> ",
                                        ToAbsl(domain::DataTypeName(n->datatype))));
     } else if (!compatible_shape(o.shape, n->shape)) {
-      diff["reshaped_inputs"].push_back(
-          {{"name", o.name}, {"from", o.shape}, {"to", n->shape}});
+      diff["reshaped_inputs"].push_back({{"name", o.name}, {"from", o.shape}, {"to", n->shape}});
       breaking->push_back(absl::StrCat("input '", o.name, "' reshaped ",
                                        runtime::ShapeString(o.shape), " -> ",
                                        runtime::ShapeString(n->shape)));
@@ -455,13 +475,14 @@ ValidationReport ValidationPipeline::Run(const domain::ModelVersion& v,
     if (failure.ok() && !v.preprocessing.is_null()) {
       auto pre = runtime::Preprocessor::Compile(v.preprocessing);
       if (!pre.ok()) {
-        failure = absl::InvalidArgumentError(absl::StrCat("preprocessing: ", pre.status().message()));
+        failure =
+            absl::InvalidArgumentError(absl::StrCat("preprocessing: ", pre.status().message()));
       } else if (!pre->empty()) {
         cand.preprocessor = *std::move(pre);
       }
     }
     std::string path = absl::StrCat(options_.work_dir, "/", v.sha256, ".", getpid(), ".",
-                                     fetch_counter_.fetch_add(1), ".validate");
+                                    fetch_counter_.fetch_add(1), ".validate");
     if (failure.ok()) failure = store_->FetchToFile(v.sha256, path);
     if (failure.ok()) {
       using Outcome = absl::StatusOr<std::unique_ptr<runtime::LoadedModel>>;
@@ -484,11 +505,12 @@ ValidationReport ValidationPipeline::Run(const domain::ModelVersion& v,
       }).detach();
       if (future.wait_for(std::chrono::milliseconds(options_.load_budget_ms)) !=
           std::future_status::ready) {
-        failure = absl::DeadlineExceededError(absl::StrCat(
-            "did not load within the budget of ", options_.load_budget_ms, " ms"));
+        failure = absl::DeadlineExceededError(
+            absl::StrCat("did not load within the budget of ", options_.load_budget_ms, " ms"));
       } else {
-        load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
-                                                            start).count();
+        load_ms =
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+                .count();
         Outcome outcome = future.get();
         if (!outcome.ok()) {
           failure = outcome.status();
@@ -498,15 +520,15 @@ ValidationReport ValidationPipeline::Run(const domain::ModelVersion& v,
       }
     }
     if (failure.ok() && load_ms > static_cast<double>(options_.load_budget_ms)) {
-      failure = absl::DeadlineExceededError(absl::StrCat(
-          "loaded in ", static_cast<int64_t>(load_ms), " ms; the budget is ",
-          options_.load_budget_ms, " ms"));
+      failure = absl::DeadlineExceededError(
+          absl::StrCat("loaded in ", static_cast<int64_t>(load_ms), " ms; the budget is ",
+                       options_.load_budget_ms, " ms"));
     }
     int64_t memory = cand.model ? cand.model->memory_bytes() : 0;
     if (failure.ok() && memory > options_.memory_budget_bytes) {
-      failure = absl::ResourceExhaustedError(absl::StrCat(
-          "the loaded model holds ", memory, " bytes; the budget is ",
-          options_.memory_budget_bytes, " bytes"));
+      failure = absl::ResourceExhaustedError(absl::StrCat("the loaded model holds ", memory,
+                                                          " bytes; the budget is ",
+                                                          options_.memory_budget_bytes, " bytes"));
     }
     if (failure.ok() && cand.preprocessor) {
       if (absl::Status s = cand.preprocessor->CheckAgainst(cand.model->schema()); !s.ok()) {
@@ -524,22 +546,20 @@ ValidationReport ValidationPipeline::Run(const domain::ModelVersion& v,
       skip_rest("the load gate failed", {"schema", "smoke", "quality", "latency"});
       return finish();
     }
-    cand.request_schema = cand.preprocessor
-                              ? cand.preprocessor->RequestSchema(cand.model->schema())
-                              : cand.model->schema();
-    report.gates.push_back(Gate("load", "passed",
-                                absl::StrCat("loaded in ", static_cast<int64_t>(load_ms), " ms, ",
-                                             memory, " bytes"),
-                                m));
+    cand.request_schema = cand.preprocessor ? cand.preprocessor->RequestSchema(cand.model->schema())
+                                            : cand.model->schema();
+    report.gates.push_back(Gate(
+        "load", "passed",
+        absl::StrCat("loaded in ", static_cast<int64_t>(load_ms), " ms, ", memory, " bytes"), m));
   }
 
   // 3. schema
   bool schema_compatible = true;
   if (!serving) {
-    report.gates.push_back(Gate("schema", "skipped",
-                                endpoint.empty() ? "no target endpoint (registration)"
-                                                 : absl::StrCat("endpoint '", endpoint,
-                                                                "' serves nothing yet")));
+    report.gates.push_back(
+        Gate("schema", "skipped",
+             endpoint.empty() ? "no target endpoint (registration)"
+                              : absl::StrCat("endpoint '", endpoint, "' serves nothing yet")));
   } else {
     std::vector<std::string> breaking;
     json diff = SchemaDiff(serving->primary->request_schema, cand.request_schema, &breaking);
@@ -548,11 +568,11 @@ ValidationReport ValidationPipeline::Run(const domain::ModelVersion& v,
                        {"version", serving->primary->version}};
     report.gates.push_back(Gate(
         "schema", breaking.empty() ? "passed" : "failed",
-        breaking.empty() ? absl::StrCat("compatible with ", serving->primary->model_name,
-                                        " version ", serving->primary->version)
-                         : absl::StrCat("breaking changes against ", serving->primary->model_name,
-                                        " version ", serving->primary->version, ": ",
-                                        absl::StrJoin(breaking, "; ")),
+        breaking.empty()
+            ? absl::StrCat("compatible with ", serving->primary->model_name, " version ",
+                           serving->primary->version)
+            : absl::StrCat("breaking changes against ", serving->primary->model_name, " version ",
+                           serving->primary->version, ": ", absl::StrJoin(breaking, "; ")),
         diff));
   }
 
@@ -623,21 +643,23 @@ ValidationReport ValidationPipeline::Run(const domain::ModelVersion& v,
   if (!quality) {
     report.gates.push_back(Gate("quality", "skipped", "the version declares no quality baseline"));
   } else if (!holdout_problem.empty()) {
-    report.gates.push_back(Gate("quality", "failed",
-                                absl::StrCat("the holdout dataset cannot be read: ", holdout_problem)));
+    report.gates.push_back(
+        Gate("quality", "failed",
+             absl::StrCat("the holdout dataset cannot be read: ", holdout_problem)));
   } else if (!holdout) {
     report.gates.push_back(Gate("quality", "skipped",
                                 "the version has no holdout dataset (PUT .../datasets/holdout)"));
   } else {
     const CsvTable& table = holdout->table;
-    size_t rows = std::min<size_t>(table.rows.size(), static_cast<size_t>(options_.max_holdout_rows));
+    size_t rows =
+        std::min<size_t>(table.rows.size(), static_cast<size_t>(options_.max_holdout_rows));
     json m = {{"metric", quality->name},
               {"baseline", quality->value},
               {"tolerated_drop", quality->tolerated_drop},
               {"higher_is_better", quality->higher_is_better},
               {"rows", rows}};
-    auto value = Evaluate(quality->name, *cand.model, cand.preprocessor, cand.request_schema,
-                          table, rows);
+    auto value =
+        Evaluate(quality->name, *cand.model, cand.preprocessor, cand.request_schema, table, rows);
     if (!value.ok()) {
       report.gates.push_back(Gate("quality", "failed",
                                   absl::StrCat("cannot evaluate: ", value.status().message()), m));
@@ -654,8 +676,8 @@ ValidationReport ValidationPipeline::Run(const domain::ModelVersion& v,
       }
       if (serving && schema_compatible) {
         const serving::ServedVersion& sv = *serving->primary;
-        auto served = Evaluate(quality->name, *sv.model, sv.preprocessor, sv.request_schema,
-                               table, rows);
+        auto served =
+            Evaluate(quality->name, *sv.model, sv.preprocessor, sv.request_schema, table, rows);
         if (served.ok()) {
           m["serving_value"] = *served;
           if (worse_than(*value, *served)) {
@@ -694,7 +716,8 @@ ValidationReport ValidationPipeline::Run(const domain::ModelVersion& v,
         break;
       }
     }
-    json m = {{"runs", ms.size()}, {"p50_ms", Percentile(ms, 0.5)}, {"p99_ms", Percentile(ms, 0.99)}};
+    json m = {
+        {"runs", ms.size()}, {"p50_ms", Percentile(ms, 0.5)}, {"p99_ms", Percentile(ms, 0.99)}};
     std::optional<double> budget = v.baseline ? v.baseline->latency_p99_ms : std::nullopt;
     if (budget) m["p99_budget_ms"] = *budget;
     if (problem.empty() && ms.empty()) problem = "no timed run finished";
@@ -726,10 +749,9 @@ absl::StatusOr<ValidationReport> ValidationPipeline::ForDeploy(const domain::Mod
     if (stored.ok() && stored->state != "running" &&
         clock_->NowMillis() - stored->updated_at_ms <= options_.report_ttl_ms) {
       auto r = ValidationReportFromJson(stored->report);
-      bool same_serving =
-          r.ok() && (serving ? r->serving_version == serving->primary->version &&
-                                   r->serving_model == serving->primary->model_name
-                             : !r->serving_version.has_value());
+      bool same_serving = r.ok() && (serving ? r->serving_version == serving->primary->version &&
+                                                   r->serving_model == serving->primary->model_name
+                                             : !r->serving_version.has_value());
       if (same_serving) {
         r->reused = true;
         return r;
@@ -737,18 +759,23 @@ absl::StatusOr<ValidationReport> ValidationPipeline::ForDeploy(const domain::Mod
     }
   }
   ValidationReport r = Run(v, endpoint);
-  HS_RETURN_IF_ERROR(reports_->PutValidation({v.model_name, v.version, context,
-                                               r.passed ? "passed" : "failed", ToJson(r),
-                                               clock_->NowMillis()}));
+  HS_RETURN_IF_ERROR(
+      reports_->PutValidation({v.model_name, v.version, context, r.passed ? "passed" : "failed",
+                               ToJson(r), clock_->NowMillis()}));
   return r;
 }
 
 void ValidationPipeline::ValidateAsync(const domain::ModelVersion& v) {
-  absl::Status put = reports_->PutValidation(
-      {v.model_name, v.version, kRegistration, "running",
-       {{"model", v.model_name}, {"version", v.version}, {"context", kRegistration},
-        {"state", "running"}, {"gates", json::array()}},
-       clock_->NowMillis()});
+  absl::Status put = reports_->PutValidation({v.model_name,
+                                              v.version,
+                                              kRegistration,
+                                              "running",
+                                              {{"model", v.model_name},
+                                               {"version", v.version},
+                                               {"context", kRegistration},
+                                               {"state", "running"},
+                                               {"gates", json::array()}},
+                                              clock_->NowMillis()});
   if (!put.ok()) {
     log::Warn("cannot record a validation as running",
               {{"model", v.model_name}, {"error", std::string(put.message())}});
@@ -762,9 +789,15 @@ void ValidationPipeline::ValidateAsync(const domain::ModelVersion& v) {
   }
   if (full) {
     (void)reports_->PutValidation(
-        {v.model_name, v.version, kRegistration, "failed",
-         {{"model", v.model_name}, {"version", v.version}, {"context", kRegistration},
-          {"passed", false}, {"gates", json::array()},
+        {v.model_name,
+         v.version,
+         kRegistration,
+         "failed",
+         {{"model", v.model_name},
+          {"version", v.version},
+          {"context", kRegistration},
+          {"passed", false},
+          {"gates", json::array()},
           {"error", "the validation queue is full; run it again with POST .../validation"}},
          clock_->NowMillis()});
   }
@@ -772,16 +805,16 @@ void ValidationPipeline::ValidateAsync(const domain::ModelVersion& v) {
 
 void ValidationPipeline::RunRegistration(const domain::ModelVersion& v) {
   ValidationReport r = Run(v, "");
-  absl::Status s = reports_->PutValidation({v.model_name, v.version, kRegistration,
-                                            r.passed ? "passed" : "failed", ToJson(r),
-                                            clock_->NowMillis()});
+  absl::Status s =
+      reports_->PutValidation({v.model_name, v.version, kRegistration,
+                               r.passed ? "passed" : "failed", ToJson(r), clock_->NowMillis()});
   if (!s.ok() && !absl::IsNotFound(s)) {  // NotFound: the version was deleted meanwhile
     log::Warn("cannot store a validation report",
               {{"model", v.model_name}, {"error", std::string(s.message())}});
   }
   log::Info("version validated", {{"model", v.model_name},
-                                   {"version", static_cast<long long>(v.version)},
-                                   {"passed", r.passed}});
+                                  {"version", static_cast<long long>(v.version)},
+                                  {"passed", r.passed}});
   if (listener_) listener_(r);
 }
 
@@ -791,9 +824,8 @@ void ValidationPipeline::WorkerLoop() {
     {
       absl::MutexLock lock(&mu_);
       mu_.Await(absl::Condition(
-          +[](ValidationPipeline* p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(p->mu_) {
-            return p->stopping_ || !p->queue_.empty();
-          },
+          +[](ValidationPipeline* p)
+               ABSL_EXCLUSIVE_LOCKS_REQUIRED(p->mu_) { return p->stopping_ || !p->queue_.empty(); },
           this));
       if (stopping_) return;
       v = std::move(queue_.front());
@@ -825,9 +857,8 @@ void ValidationPipeline::RunQueued() {
 void ValidationPipeline::WaitIdle() {
   absl::MutexLock lock(&mu_);
   mu_.Await(absl::Condition(
-      +[](ValidationPipeline* p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(p->mu_) {
-        return p->queue_.empty() && p->running_ == 0;
-      },
+      +[](ValidationPipeline* p)
+           ABSL_EXCLUSIVE_LOCKS_REQUIRED(p->mu_) { return p->queue_.empty() && p->running_ == 0; },
       this));
 }
 
@@ -835,8 +866,9 @@ std::string ValidationPipeline::RenderMetrics() const {
   return absl::StrCat(
       "# HELP hotswap_validation_runs_total Validation pipeline runs, by result.\n"
       "# TYPE hotswap_validation_runs_total counter\n"
-      "hotswap_validation_runs_total{result=\"passed\"} ", runs_.load() - failed_runs_.load(), "\n",
-      "hotswap_validation_runs_total{result=\"failed\"} ", failed_runs_.load(), "\n");
+      "hotswap_validation_runs_total{result=\"passed\"} ",
+      runs_.load() - failed_runs_.load(), "\n", "hotswap_validation_runs_total{result=\"failed\"} ",
+      failed_runs_.load(), "\n");
 }
 
 }  // namespace hotswap::governance

@@ -65,8 +65,8 @@ struct GateResult {
 struct ValidationReport {
   std::string model;
   int64_t version = 0;
-  std::string context;   // "registration" | "endpoint:<name>"
-  std::string endpoint;  // "" for registration
+  std::string context;                     // "registration" | "endpoint:<name>"
+  std::string endpoint;                    // "" for registration
   std::optional<int64_t> serving_version;  // what the endpoint served (same model or not)
   std::string serving_model;
   bool passed = false;
@@ -84,16 +84,16 @@ absl::StatusOr<ValidationReport> ValidationReportFromJson(const nlohmann::json& 
 class ValidationPipeline {
  public:
   struct Options {
-    std::string work_dir;                       // artifacts are fetched here to load (required)
-    int64_t load_budget_ms = 60'000;            // gate 2: load time
-    int64_t memory_budget_bytes = 4LL << 30;    // gate 2: the loaded model's memory
-    int smoke_rows = 8;                         // gate 4: holdout rows used as the example
-    int64_t max_holdout_rows = 100'000;         // gate 5: rows evaluated at most
-    int benchmark_runs = 200;                   // gate 6: timed runs (after 10 untimed)
-    int64_t benchmark_max_ms = 5'000;           // gate 6: stops early after this long
-    int64_t report_ttl_ms = 10 * 60'000;        // ForDeploy reuses a report this young
-    size_t max_queued = 256;                    // ValidateAsync beyond this: recorded as failed
-    bool start_worker = true;                   // false: tests call RunQueued()
+    std::string work_dir;                     // artifacts are fetched here to load (required)
+    int64_t load_budget_ms = 60'000;          // gate 2: load time
+    int64_t memory_budget_bytes = 4LL << 30;  // gate 2: the loaded model's memory
+    int smoke_rows = 8;                       // gate 4: holdout rows used as the example
+    int64_t max_holdout_rows = 100'000;       // gate 5: rows evaluated at most
+    int benchmark_runs = 200;                 // gate 6: timed runs (after 10 untimed)
+    int64_t benchmark_max_ms = 5'000;         // gate 6: stops early after this long
+    int64_t report_ttl_ms = 10 * 60'000;      // ForDeploy reuses a report this young
+    size_t max_queued = 256;                  // ValidateAsync beyond this: recorded as failed
+    bool start_worker = true;                 // false: tests call RunQueued()
   };
   // Called when a registration report is stored (the webhook/audit hook of the server).
   using ReportListener = std::function<void(const ValidationReport&)>;

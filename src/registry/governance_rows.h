@@ -27,7 +27,8 @@ struct GovernanceSql {
   }
 
   absl::StatusOr<bool> PutPolicy(const ApprovalPolicy& p) {
-    HS_ASSIGN_OR_RETURN(auto sel, txn.Prepare(Q("SELECT 1 FROM approval_policies WHERE endpoint = ?1")));
+    HS_ASSIGN_OR_RETURN(auto sel,
+                        txn.Prepare(Q("SELECT 1 FROM approval_policies WHERE endpoint = ?1")));
     sel.BindText(1, p.endpoint);
     HS_ASSIGN_OR_RETURN(bool exists, sel.Step());
     HS_ASSIGN_OR_RETURN(
@@ -43,9 +44,9 @@ struct GovernanceSql {
 
   absl::StatusOr<std::vector<ApprovalPolicy>> Policies(const std::string* endpoint) {
     HS_ASSIGN_OR_RETURN(
-        auto st, txn.Prepare(Q(absl::StrCat("SELECT policy_json FROM approval_policies",
-                                            endpoint ? " WHERE endpoint = ?1" : "",
-                                            " ORDER BY endpoint"))));
+        auto st,
+        txn.Prepare(Q(absl::StrCat("SELECT policy_json FROM approval_policies",
+                                   endpoint ? " WHERE endpoint = ?1" : "", " ORDER BY endpoint"))));
     if (endpoint) st.BindText(1, *endpoint);
     std::vector<ApprovalPolicy> out;
     while (true) {
@@ -61,7 +62,8 @@ struct GovernanceSql {
   absl::StatusOr<bool> DeletePolicy(const std::string& endpoint) {
     HS_ASSIGN_OR_RETURN(std::vector<ApprovalPolicy> found, Policies(&endpoint));
     if (found.empty()) return false;
-    HS_ASSIGN_OR_RETURN(auto st, txn.Prepare(Q("DELETE FROM approval_policies WHERE endpoint = ?1")));
+    HS_ASSIGN_OR_RETURN(auto st,
+                        txn.Prepare(Q("DELETE FROM approval_policies WHERE endpoint = ?1")));
     st.BindText(1, endpoint);
     HS_RETURN_IF_ERROR(st.Run());
     return true;
@@ -80,9 +82,9 @@ struct GovernanceSql {
     if (!f.endpoint.empty()) add("endpoint", f.endpoint);
     if (!f.model.empty()) add("model_name", f.model);
     HS_ASSIGN_OR_RETURN(
-        auto st, txn.Prepare(Q(absl::StrCat("SELECT record_json, revision FROM approval_requests",
-                                            where, " ORDER BY created_at DESC, id DESC LIMIT ",
-                                            f.limit))));
+        auto st,
+        txn.Prepare(Q(absl::StrCat("SELECT record_json, revision FROM approval_requests", where,
+                                   " ORDER BY created_at DESC, id DESC LIMIT ", f.limit))));
     for (size_t i = 0; i < binds.size(); ++i) st.BindText(static_cast<int>(i + 1), binds[i]);
     std::vector<ApprovalRequest> out;
     while (true) {
@@ -121,14 +123,14 @@ struct GovernanceSql {
       return absl::NotFoundError(absl::StrCat("approval request ", in.id, " not found"));
     }
     if (existing.front().revision != in.revision) {
-      return absl::AbortedError(absl::StrCat("approval request ", in.id,
-                                             " changed since it was read; read it again"));
+      return absl::AbortedError(
+          absl::StrCat("approval request ", in.id, " changed since it was read; read it again"));
     }
     ApprovalRequest r = in;
     r.revision = in.revision + 1;
-    HS_ASSIGN_OR_RETURN(
-        auto st, txn.Prepare(Q("UPDATE approval_requests SET state = ?2, expires_at = ?3, "
-                               "revision = ?4, record_json = ?5 WHERE id = ?1")));
+    HS_ASSIGN_OR_RETURN(auto st,
+                        txn.Prepare(Q("UPDATE approval_requests SET state = ?2, expires_at = ?3, "
+                                      "revision = ?4, record_json = ?5 WHERE id = ?1")));
     st.BindText(1, r.id).BindText(2, r.state).BindInt64(3, r.expires_at_ms);
     st.BindInt64(4, r.revision).BindText(5, ToJson(r).dump());
     HS_RETURN_IF_ERROR(st.Run());
@@ -143,7 +145,8 @@ struct GovernanceSql {
     if (!found) return ModelNotFound(model);
     const int64_t id = st.ColumnInt64(0);
     HS_ASSIGN_OR_RETURN(
-        auto v, txn.Prepare(Q("SELECT 1 FROM model_versions WHERE model_id = ?1 AND version = ?2")));
+        auto v,
+        txn.Prepare(Q("SELECT 1 FROM model_versions WHERE model_id = ?1 AND version = ?2")));
     v.BindInt64(1, id).BindInt64(2, version);
     HS_ASSIGN_OR_RETURN(bool exists, v.Step());
     if (!exists) return VersionNotFound(model, version);

@@ -25,15 +25,15 @@ namespace hotswap::registry {
 
 // Who must approve deploys to one endpoint, and how. Defaults are the documented ones.
 struct ApprovalPolicy {
-  std::string endpoint;              // name rules; the key
-  std::string environment;           // optional label (e.g. "production"); informational
-  int required_approvals = 1;        // distinct approvers needed, 1..10
+  std::string endpoint;                    // name rules; the key
+  std::string environment;                 // optional label (e.g. "production"); informational
+  int required_approvals = 1;              // distinct approvers needed, 1..10
   std::string approver_role = "approver";  // role an approver's token must have (admin counts)
-  bool allow_self_approval = false;  // may the requester approve their own deploy
-  int64_t expiry_seconds = 86'400;   // a pending request expires after this, 60 s .. 30 days
-  bool require_validation = true;    // run the validation gates before the request is made
-  bool allow_override = false;       // may a failed validation be overridden
-  std::string override_role = "admin";  // role needed to override (with a reason)
+  bool allow_self_approval = false;        // may the requester approve their own deploy
+  int64_t expiry_seconds = 86'400;         // a pending request expires after this, 60 s .. 30 days
+  bool require_validation = true;          // run the validation gates before the request is made
+  bool allow_override = false;             // may a failed validation be overridden
+  std::string override_role = "admin";     // role needed to override (with a reason)
   std::string updated_by;
   int64_t updated_at_ms = 0;
   bool operator==(const ApprovalPolicy&) const = default;
@@ -43,7 +43,7 @@ nlohmann::json ToJson(const ApprovalPolicy& p);
 absl::StatusOr<ApprovalPolicy> ApprovalPolicyFromJson(const nlohmann::json& j);
 
 struct ApprovalDecision {
-  std::string actor;     // token name
+  std::string actor;  // token name
   std::string role;
   std::string decision;  // "approve" | "reject"
   std::string comment;
@@ -56,7 +56,7 @@ struct ApprovalDecision {
 //   pending  → rejected (one rejection)  | expired (expiry passed) | cancelled (the deployment
 //              record went away)
 struct ApprovalRequest {
-  std::string id;             // "apr-..."
+  std::string id;  // "apr-..."
   std::string endpoint;
   std::string model_name;
   int64_t version = 0;
@@ -65,7 +65,7 @@ struct ApprovalRequest {
   std::string requester_role;
   std::string state = "pending";
   nlohmann::json deploy_request = nlohmann::json::object();  // the deploy body to run
-  ApprovalPolicy policy;                                      // as it was when requested
+  ApprovalPolicy policy;                                     // as it was when requested
   std::vector<ApprovalDecision> decisions;
   nlohmann::json override = nullptr;    // {"by","role","reason"} when validation was overridden
   nlohmann::json validation = nullptr;  // the validation report the deploy was checked with

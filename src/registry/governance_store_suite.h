@@ -49,8 +49,12 @@ class GovernanceStoreSuite : public ::testing::TestWithParam<GovernanceBackend> 
     domain::Model m;
     m.name = "iris";
     ASSERT_TRUE(stores_.registry->CreateModel(m).ok());
-    NewVersion nv{.model_name = "iris", .version = 1, .framework = "onnx",
-                  .sha256 = Sha256Hex("artifact-1"), .size_bytes = 10, .created_by = "ci"};
+    NewVersion nv{.model_name = "iris",
+                  .version = 1,
+                  .framework = "onnx",
+                  .sha256 = Sha256Hex("artifact-1"),
+                  .size_bytes = 10,
+                  .created_by = "ci"};
     ASSERT_TRUE(stores_.registry->CreateVersion(nv).ok());
   }
 
@@ -163,14 +167,14 @@ TEST_P(GovernanceStoreSuite, UpdateIsCompareAndSetOnTheRevision) {
 
 TEST_P(GovernanceStoreSuite, ValidationReportsAreKeptPerVersionAndContextAndGoWithTheModel) {
   GovernanceStore& s = *stores_.governance;
-  ValidationRecord reg{"iris", 1, "registration", "running", nlohmann::json::object(),
-                       clock_.NowMillis()};
+  ValidationRecord reg{
+      "iris", 1, "registration", "running", nlohmann::json::object(), clock_.NowMillis()};
   HS_ASSERT_OK(s.PutValidation(reg));
   reg.state = "passed";
   reg.report = {{"passed", true}, {"gates", nlohmann::json::array()}};
   HS_ASSERT_OK(s.PutValidation(reg));
-  ValidationRecord ep{"iris", 1, "endpoint:fraud", "failed", {{"passed", false}},
-                      clock_.NowMillis()};
+  ValidationRecord ep{
+      "iris", 1, "endpoint:fraud", "failed", {{"passed", false}}, clock_.NowMillis()};
   HS_ASSERT_OK(s.PutValidation(ep));
   HS_ASSERT_OK_AND_ASSIGN(ValidationRecord got, s.GetValidation("iris", 1, "registration"));
   EXPECT_EQ(got, reg);

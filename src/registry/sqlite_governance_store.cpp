@@ -10,7 +10,8 @@ using Sql = rows::GovernanceSql<Transaction>;
 
 // Runs `body` in one transaction (committed when it succeeds and `mode` is kWrite).
 template <typename F>
-auto InTxn(SqliteDatabase& db, Transaction::Mode mode, F body) -> decltype(body(std::declval<Sql&>())) {
+auto InTxn(SqliteDatabase& db, Transaction::Mode mode, F body)
+    -> decltype(body(std::declval<Sql&>())) {
   Transaction txn(db, mode);
   HS_RETURN_IF_ERROR(txn.status());
   Sql sql{txn, false};
@@ -45,10 +46,11 @@ absl::Status SqliteGovernanceStore::DeletePolicy(const std::string& endpoint) {
 }
 
 absl::Status SqliteGovernanceStore::InsertRequest(const ApprovalRequest& r) {
-  return InTxn(*db_, Transaction::Mode::kWrite, [&](Sql& s) -> absl::StatusOr<bool> {
-           HS_RETURN_IF_ERROR(s.InsertRequest(r));
-           return true;
-         })
+  return InTxn(*db_, Transaction::Mode::kWrite,
+               [&](Sql& s) -> absl::StatusOr<bool> {
+                 HS_RETURN_IF_ERROR(s.InsertRequest(r));
+                 return true;
+               })
       .status();
 }
 
@@ -70,10 +72,11 @@ absl::StatusOr<ApprovalRequest> SqliteGovernanceStore::UpdateRequest(const Appro
 }
 
 absl::Status SqliteGovernanceStore::PutValidation(const ValidationRecord& v) {
-  return InTxn(*db_, Transaction::Mode::kWrite, [&](Sql& s) -> absl::StatusOr<bool> {
-           HS_RETURN_IF_ERROR(s.PutValidation(v));
-           return true;
-         })
+  return InTxn(*db_, Transaction::Mode::kWrite,
+               [&](Sql& s) -> absl::StatusOr<bool> {
+                 HS_RETURN_IF_ERROR(s.PutValidation(v));
+                 return true;
+               })
       .status();
 }
 

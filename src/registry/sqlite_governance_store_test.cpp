@@ -1,6 +1,7 @@
 // The GovernanceStore suite on SQLite.
-#include "registry/governance_store_suite.h"
 #include "registry/sqlite_governance_store.h"
+
+#include "registry/governance_store_suite.h"
 #include "registry/sqlite_registry.h"
 
 namespace hotswap::registry {

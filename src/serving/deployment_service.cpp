@@ -270,7 +270,7 @@ DeploymentService::~DeploymentService() { StopOrchestrator(); }
 absl::StatusOr<domain::Deployment> DeploymentService::CreateRollout(
     RolloutSpec spec, const std::string& requested_by, const std::string& model_name,
     int64_t version, const std::string& endpoint, const std::string& retry_of,
-    const DeploymentCallback& on_applied) {
+    const DeploymentCallback& on_applied, const std::string& adopt_id) {
   std::shared_ptr<const Endpoint> ep = manager_->Find(endpoint);
   if (ep == nullptr) {
     return absl::FailedPreconditionError(absl::StrCat(

@@ -50,10 +50,11 @@ absl::Status PostgresGovernanceStore::DeletePolicy(const std::string& endpoint) 
 }
 
 absl::Status PostgresGovernanceStore::InsertRequest(const ApprovalRequest& r) {
-  return InTxn(*db_, PgDatabase::Mode::kWrite, [&](Sql& s) -> absl::StatusOr<bool> {
-           HS_RETURN_IF_ERROR(s.InsertRequest(r));
-           return true;
-         })
+  return InTxn(*db_, PgDatabase::Mode::kWrite,
+               [&](Sql& s) -> absl::StatusOr<bool> {
+                 HS_RETURN_IF_ERROR(s.InsertRequest(r));
+                 return true;
+               })
       .status();
 }
 
@@ -75,16 +76,16 @@ absl::StatusOr<ApprovalRequest> PostgresGovernanceStore::UpdateRequest(const App
 }
 
 absl::Status PostgresGovernanceStore::PutValidation(const ValidationRecord& v) {
-  return InTxn(*db_, PgDatabase::Mode::kWrite, [&](Sql& s) -> absl::StatusOr<bool> {
-           HS_RETURN_IF_ERROR(s.PutValidation(v));
-           return true;
-         })
+  return InTxn(*db_, PgDatabase::Mode::kWrite,
+               [&](Sql& s) -> absl::StatusOr<bool> {
+                 HS_RETURN_IF_ERROR(s.PutValidation(v));
+                 return true;
+               })
       .status();
 }
 
-absl::StatusOr<ValidationRecord> PostgresGovernanceStore::GetValidation(const std::string& model,
-                                                                      int64_t version,
-                                                                      const std::string& context) {
+absl::StatusOr<ValidationRecord> PostgresGovernanceStore::GetValidation(
+    const std::string& model, int64_t version, const std::string& context) {
   HS_ASSIGN_OR_RETURN(auto found, InTxn(*db_, PgDatabase::Mode::kRead, [&](Sql& s) {
                         return s.Validations(model, version, &context);
                       }));
