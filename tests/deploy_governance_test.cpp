@@ -719,6 +719,30 @@ TEST_F(GovernanceTest, TheCliListsShowsApprovesAndRejectsAndShowsValidation) {
   EXPECT_NE(version.out.find("validation: endpoint:m passed"), std::string::npos) << version.out;
 }
 
+TEST_F(GovernanceTest, TritonsRepositoryLoadAndRolloutRetryCannotBypassAPolicy) {
+  Serve(Register("sum_4"));
+  int64_t v2 = Register("sum_4_plus_1");
+  HttpResult canary = Deploy(
+      v2, deployer_, {{"strategy", "canary"}, {"steps", {{{"weight", 50}, {"duration_s", 600}}}}});
+  ASSERT_EQ(canary.status, 202) << canary.body;
+  const std::string rollout = canary.json()["id"];
+  ASSERT_TRUE(WaitFor([&] { return Deployment(rollout)["state"] == "progressing"; }))
+      << Deployment(rollout).dump();
+  ASSERT_EQ(s_.Call("POST", "/api/v1/deployments/" + rollout + "/abort", nullptr, deployer_).status,
+            200);
+  PutPolicy("m", {{"required_approvals", 1}});
+  size_t before = s_.Call("GET", "/api/v1/deployments").json()["deployments"].size();
+  HttpResult retry =
+      s_.Call("POST", "/api/v1/deployments/" + rollout + "/retry", nullptr, deployer_);
+  EXPECT_EQ(retry.status, 409) << retry.body;
+  EXPECT_NE(retry.body.find("approval policy"), std::string::npos) << retry.body;
+  HttpResult load = s_.Call("POST", "/v2/repository/models/m/load", nullptr, deployer_);
+  EXPECT_EQ(load.status, 409) << load.body;
+  EXPECT_TRUE(load.json()["error"].is_string()) << load.body;  // the V2 error shape
+  EXPECT_EQ(s_.Call("GET", "/api/v1/deployments").json()["deployments"].size(), before);
+  EXPECT_EQ(ServingVersion(), "1");
+}
+
 // ---- Bad input ------------------------------------------------------------------------------
 
 TEST_F(GovernanceTest, PolicyRoutesRefuseBadInputAndChangeNothing) {

@@ -447,6 +447,23 @@ std::optional<HttpResponse> GovernanceApi::GuardDeploy(HttpRequest& req, serving
   return r;
 }
 
+absl::Status GovernanceApi::CheckUngated(const std::string& endpoint) {
+  auto p = approvals_->PolicyFor(endpoint);
+  if (p.ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("endpoint '", endpoint,
+                     "' has an approval policy: deploy with POST /api/v1/deployments, "
+                     "where the deploy is validated and held for approval"));
+  }
+  if (!absl::IsNotFound(p.status())) return p.status();
+  if (options_.validate_all_deploys) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "deploys are validated on this server (validate_all_deploys): deploy endpoint '", endpoint,
+        "' with POST /api/v1/deployments"));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<domain::Deployment> GovernanceApi::StartApproved(const ApprovalRequest& r) {
   const json& j = r.deploy_request;
   serving::DeployRequest dr;

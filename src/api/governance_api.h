@@ -58,6 +58,10 @@ class GovernanceApi {
   std::optional<http::HttpResponse> GuardDeploy(http::HttpRequest& req, serving::DeployRequest* dr,
                                                 const nlohmann::json& override);
 
+  // FailedPrecondition when deploys to `endpoint` are gated (a policy, or validate_all_deploys):
+  // for deploy paths that cannot be held for approval (Triton's repository load, rollout retry).
+  absl::Status CheckUngated(const std::string& endpoint);
+
   // Starts the held deploy of an approved request (the ApprovalService's DeployStarter).
   absl::StatusOr<domain::Deployment> StartApproved(const registry::ApprovalRequest& r);
 

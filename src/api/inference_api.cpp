@@ -353,6 +353,9 @@ HttpResponse InferenceApi::RepositoryIndex(HttpRequest&) {
 HttpResponse InferenceApi::RepositoryLoad(HttpRequest& req) {
   // Triton's load is synchronous: deploy the model's `production` alias (else its latest version)
   // to the endpoint of the same name and wait for the outcome.
+  if (options_.ungated_deploy_check) {
+    if (absl::Status s = options_.ungated_deploy_check(req.Param("model")); !s.ok()) return V2(s);
+  }
   serving::DeployRequest dr;
   dr.model = req.Param("model");
   dr.requested_by = req.principal;
@@ -530,6 +533,13 @@ HttpResponse InferenceApi::ControlDeployment(HttpRequest& req) {
   } else if (action == "abort") {
     d = deployments_->Abort(id, req.principal, record);
   } else if (action == "retry") {
+    if (options_.ungated_deploy_check) {
+      auto old = deployments_->Get(id);
+      if (!old.ok()) return DeploymentError(old.status());
+      if (absl::Status s = options_.ungated_deploy_check(old->endpoint); !s.ok()) {
+        return DeploymentError(s);
+      }
+    }
     d = deployments_->Retry(id, req.principal, record);
   } else {
     return DeploymentError(absl::NotFoundError(absl::StrCat(

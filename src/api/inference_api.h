@@ -57,6 +57,10 @@ class InferenceApi {
     std::function<std::optional<http::HttpResponse>(http::HttpRequest&, serving::DeployRequest*,
                                                     const nlohmann::json&)>
         deploy_guard;
+    // Deploys that cannot go through deploy_guard (Triton's synchronous repository load, a
+    // rollout's retry) ask this first: non-OK (FailedPrecondition) when `endpoint` is gated by
+    // approvals or validation, and the deploy is refused. Unset = allowed.
+    std::function<absl::Status(const std::string& endpoint)> ungated_deploy_check;
   };
   using ReadinessProbe = std::function<absl::Status()>;
 

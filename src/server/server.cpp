@@ -587,6 +587,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const ServerConfig& confi
                                      const json& override) {
     return governance_api->GuardDeploy(req, dr, override);
   };
+  io.ungated_deploy_check = [governance_api](const std::string& endpoint) {
+    return governance_api->CheckUngated(endpoint);
+  };
   c->inference = std::make_unique<api::InferenceApi>(io, c->manager.get(), c->deployments.get(),
                                                      &c->metrics, &c->backends, readiness);
   c->inference->RegisterRoutes(&c->router);
