@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -547,6 +548,33 @@ TEST_F(GovernanceTest, APersonCountsOnceTowardsTheQuorum) {
   EXPECT_EQ(now["approvals"], 1);
   EXPECT_EQ(now["state"], "pending");
   EXPECT_EQ(now["decisions"].size(), 1u);
+}
+
+TEST_F(GovernanceTest, TwoApproversRacingOnTheLastApprovalStartTheDeployOnce) {
+  int64_t v = Register("sum_4");
+  for (int round = 0; round < 3; ++round) {
+    PutPolicy(absl::StrCat("race", round), {{"required_approvals", 2}});
+  }
+  for (int round = 0; round < 3; ++round) {
+    HttpResult held = Deploy(v, deployer_, {{"endpoint", absl::StrCat("race", round)}});
+    ASSERT_EQ(held.status, 202) << held.body;
+    const std::string id = held.json()["approval_id"];
+    ASSERT_EQ(Decide(id, "approve", approver1_).status, 200);
+    std::string admin2 = s_.TokenFor("admin");
+    HttpResult a, b;
+    std::thread t1([&] { a = Decide(id, "approve", approver2_); });
+    std::thread t2([&] { b = Decide(id, "approve", admin2); });
+    t1.join();
+    t2.join();
+    // Exactly one made the quorum and started the deploy; the other found it decided (409).
+    EXPECT_EQ((a.status == 200) + (b.status == 200), 1) << a.body << " / " << b.body;
+    EXPECT_EQ((a.status == 409) + (b.status == 409), 1) << a.body << " / " << b.body;
+    json now = Approval(id);
+    EXPECT_EQ(now["state"], "deployed");
+    EXPECT_EQ(now["approvals"], 2);
+    json list = s_.Call("GET", absl::StrCat("/api/v1/deployments?endpoint=race", round)).json();
+    EXPECT_EQ(list["deployments"].size(), 1u) << list.dump();
+  }
 }
 
 TEST_F(GovernanceTest, OnlyThePolicysApproverRoleOrAdminMayDecide) {

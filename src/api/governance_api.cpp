@@ -399,8 +399,11 @@ std::optional<HttpResponse> GovernanceApi::GuardDeploy(HttpRequest& req, serving
       }
       if (!policy || !policy->allow_override) {
         return refuse(403, "permission_denied",
-                      absl::StrCat("the approval policy of endpoint '", endpoint,
-                                   "' does not allow overriding a failed validation"));
+                      policy ? absl::StrCat("the approval policy of endpoint '", endpoint,
+                                            "' does not allow overriding a failed validation")
+                             : absl::StrCat("endpoint '", endpoint,
+                                            "' has no approval policy that allows overriding a "
+                                            "failed validation"));
       }
       if (!governance::RoleSatisfies(req.principal_role, policy->override_role)) {
         return refuse(
