@@ -3,6 +3,8 @@
 // of tests/models/make_gate_models.py (sum_4 and its less accurate, slower, non-finite,
 // renamed-input, retyped-input and unloadable variants), and holdout CSVs whose label is the
 // row's sum. Also the ApprovalService's resume-after-restart rule on the stores directly.
+// Built twice: on SQLite, and (deploy_governance_pg_test) with the server's registry on the
+// PostgreSQL of the ctest fixture.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -11,10 +13,12 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "api/http/http_server.h"
 #include "cli/cli.h"
 #include "governance/approvals.h"
+#include "registry/postgres/pg_test_server.h"
 #include "registry/sqlite_deployment_store.h"
 #include "registry/sqlite_governance_store.h"
 #include "registry/sqlite_registry.h"
@@ -92,9 +96,39 @@ class WebhookReceiver {
   std::vector<std::string> bodies_ ABSL_GUARDED_BY(mu_);
 };
 
+#ifndef HOTSWAP_GOVERNANCE_TEST_REGISTRY
+#define HOTSWAP_GOVERNANCE_TEST_REGISTRY "sqlite"
+#endif
+constexpr bool kOnPostgres = std::string_view(HOTSWAP_GOVERNANCE_TEST_REGISTRY) == "postgresql";
+
+// Stops the PostgreSQL server this binary started itself (none under ctest's fixture).
+class PgEnvironment : public ::testing::Environment {
+ public:
+  void TearDown() override { registry::testing::PgTestServer::StopShared(); }
+};
+const auto* const kPgEnvironment =
+    kOnPostgres ? ::testing::AddGlobalTestEnvironment(new PgEnvironment) : nullptr;
+
 server::ServerConfig Config() {
   server::ServerConfig c;
   c.validation_benchmark_runs = 50;
+  if (!kOnPostgres) return c;
+  // A database of its own per test (named after it) on the shared PostgreSQL server.
+  static int servers = 0;
+  const ::testing::TestInfo* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  std::string name = "gov_";
+  for (char ch : absl::StrCat(info->test_suite_name(), "_", info->name())) {
+    name += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  }
+  if (name.size() > 50) {
+    name = absl::StrFormat("%s_%08x", name.substr(0, 41),
+                           static_cast<uint32_t>(std::hash<std::string>{}(name)));
+  }
+  absl::StrAppend(&name, "_", ++servers);
+  auto pg = registry::testing::PgTestServer::Shared();
+  if (!pg.ok()) throw std::runtime_error(pg.status().ToString());
+  if (absl::Status s = (*pg)->CreateDatabase(name); !s.ok()) throw std::runtime_error(s.ToString());
+  c.registry_url = absl::StrCat("postgresql://hotswap@127.0.0.1:", (*pg)->port(), "/", name);
   return c;
 }
 

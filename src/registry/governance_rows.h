@@ -117,6 +117,15 @@ struct GovernanceSql {
   }
 
   absl::StatusOr<ApprovalRequest> UpdateRequest(const ApprovalRequest& in) {
+    if (pg) {
+      // Lock the row first, so a concurrent update waits and then sees the new revision (or the
+      // transaction is retried), instead of both reading the same revision.
+      HS_ASSIGN_OR_RETURN(
+          auto lock,
+          txn.Prepare(Q("SELECT revision FROM approval_requests WHERE id = ?1 FOR UPDATE")));
+      lock.BindText(1, in.id);
+      HS_RETURN_IF_ERROR(lock.Step().status());
+    }
     ApprovalFilter all;
     HS_ASSIGN_OR_RETURN(auto existing, Requests(all, &in.id));
     if (existing.empty()) {
