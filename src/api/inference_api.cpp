@@ -420,6 +420,9 @@ HttpResponse InferenceApi::RepositoryIndex(HttpRequest&) {
 HttpResponse InferenceApi::RepositoryLoad(HttpRequest& req) {
   // Triton's load is synchronous: deploy the model's `production` alias (else its latest version)
   // to the endpoint of the same name and wait for the outcome.
+  if (options_.ungated_deploy_check) {
+    if (absl::Status s = options_.ungated_deploy_check(req.Param("model")); !s.ok()) return V2(s);
+  }
   serving::DeployRequest dr;
   dr.model = req.Param("model");
   dr.requested_by = req.principal;
@@ -486,7 +489,7 @@ HttpResponse InferenceApi::CreateDeployment(HttpRequest& req) {
       "model", "version", "alias", "endpoint", "strategy", "steps", "analysis", "deadline_s",
       "batches", "pause_s", "preview_s", "rollback_window_s", "duration_s", "mirror_percent",
       "auto_promote", "min_agreement", "max_mean_abs_diff", "max_mean_rel_diff", "weight",
-      "metric", "alpha", "min_samples", "tau_sd", "srm_alpha"};
+      "metric", "alpha", "min_samples", "tau_sd", "srm_alpha", "override"};
   for (const auto& item : j.items()) {
     if (!kAllowed.count(item.key())) {
       return DeploymentError(absl::InvalidArgumentError(absl::StrCat(
@@ -495,8 +498,22 @@ HttpResponse InferenceApi::CreateDeployment(HttpRequest& req) {
           "analysis, deadline_s (canary), batches, pause_s (rolling), preview_s, "
           "rollback_window_s (blue-green), duration_s, mirror_percent, auto_promote, "
           "min_agreement, max_mean_abs_diff, max_mean_rel_diff (shadow), weight, metric, alpha, "
-          "min_samples, tau_sd, srm_alpha, duration_s, auto_promote (ab-test)")));
+          "min_samples, tau_sd, srm_alpha, duration_s, auto_promote (ab-test), override "
+          "(governance)")));
     }
+  }
+  // {"reason": "..."}: deploy although the validation gates failed (docs/governance.md).
+  json override = nullptr;
+  if (j.contains("override")) {
+    const json& o = j["override"];
+    if (!o.is_object() || o.size() != 1 || !o.contains("reason") || !o["reason"].is_string() ||
+        o["reason"].get<std::string>().empty() || o["reason"].get<std::string>().size() > 4096) {
+      return DeploymentError(absl::InvalidArgumentError(
+          "override: expected {\"reason\": \"why the failed validation is accepted\"} with a "
+          "non-empty reason of at most 4096 characters"));
+    }
+    override = o;
+    j.erase("override");
   }
   serving::DeployRequest dr;
   dr.options = j;
@@ -522,6 +539,12 @@ HttpResponse InferenceApi::CreateDeployment(HttpRequest& req) {
       return DeploymentError(absl::InvalidArgumentError(absl::StrCat(key, ": expected a string")));
     }
     *dest = j[key].get<std::string>();
+  }
+  if (options_.deploy_guard) {
+    if (auto answer = options_.deploy_guard(req, &dr, override)) return std::move(*answer);
+  } else if (!override.is_null()) {
+    return DeploymentError(absl::InvalidArgumentError(
+        "override: this server runs no validation gates; there is nothing to override"));
   }
   // Recorded before the load starts, so the request's entry precedes its outcome's.
   dr.on_applied = [&](const domain::Deployment& d) {
@@ -583,6 +606,13 @@ HttpResponse InferenceApi::ControlDeployment(HttpRequest& req) {
   } else if (action == "abort") {
     d = deployments_->Abort(id, req.principal, record);
   } else if (action == "retry") {
+    if (options_.ungated_deploy_check) {
+      auto old = deployments_->Get(id);
+      if (!old.ok()) return DeploymentError(old.status());
+      if (absl::Status s = options_.ungated_deploy_check(old->endpoint); !s.ok()) {
+        return DeploymentError(s);
+      }
+    }
     d = deployments_->Retry(id, req.principal, record);
   } else {
     return DeploymentError(absl::NotFoundError(absl::StrCat(

@@ -18,6 +18,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <variant>
 #include <string>
 
@@ -54,6 +55,17 @@ class InferenceApi {
     // and `run` children, and every infer response a `traceparent`; nullptr = tracing off (the
     // request path then pays one null check).
     tracing::Tracer* tracer = nullptr;
+    // Governance (api/governance_api.h): called for every POST /api/v1/deployments after the body
+    // is parsed, with the deploy request and the body's `override` (null or {"reason": "..."}).
+    // It may answer instead of deploying (422 a failed validation, 202 held for approval) and may
+    // pin the request's version; nullopt = deploy. Unset = no gates, no approvals.
+    std::function<std::optional<http::HttpResponse>(http::HttpRequest&, serving::DeployRequest*,
+                                                    const nlohmann::json&)>
+        deploy_guard;
+    // Deploys that cannot go through deploy_guard (Triton's synchronous repository load, a
+    // rollout's retry) ask this first: non-OK (FailedPrecondition) when `endpoint` is gated by
+    // approvals or validation, and the deploy is refused. Unset = allowed.
+    std::function<absl::Status(const std::string& endpoint)> ungated_deploy_check;
   };
   using ReadinessProbe = std::function<absl::Status()>;
 

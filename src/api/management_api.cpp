@@ -169,6 +169,7 @@ class UploadConsumer final : public http::BodyConsumer {
                                      {"size_bytes", static_cast<long long>(v->size_bytes)}});
     RecordChange(api_->options_.audit, who_, "version.register",
                  VersionTarget(model_, v->version), nullptr, VersionSummary(*v));
+    if (api_->options_.on_version_registered) api_->options_.on_version_registered(*v);
     HttpResponse r = HttpResponse::Json(201, domain::ToJson(*v));
     r.headers.emplace_back("Location",
                            absl::StrCat("/api/v1/models/", model_, "/versions/", v->version));

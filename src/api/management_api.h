@@ -39,6 +39,9 @@ class ManagementApi {
     int64_t max_metadata_bytes = 1 << 20;     // the `metadata` part
     // Every successful change appends an entry here (api/audit_api.h); nullptr = no audit log.
     governance::AuditLog* audit = nullptr;
+    // Called when a version was registered, before its 201 is sent: it must only queue work
+    // (the server queues the version's validation gates, docs/governance.md).
+    std::function<void(const domain::ModelVersion&)> on_version_registered;
   };
   // Readiness: returns OK when the server can serve (set by the wiring code).
   using ReadinessProbe = std::function<absl::Status()>;

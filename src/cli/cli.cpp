@@ -170,6 +170,63 @@ class Cli {
     if (v.contains("parent_version")) out_ << "parent:    " << v["parent_version"].dump() << "\n";
   }
 
+  // One line per stored validation report: "validation: registration passed", ...
+  void PrintValidationSummary(const json& val) {
+    if (val.value("reports", json::array()).empty()) {
+      out_ << "validation: none\n";
+      return;
+    }
+    for (const auto& r : val["reports"]) {
+      out_ << "validation: " << r.value("context", "") << " " << r.value("state", "");
+      json failed = r["report"].value("failed_gates", json::array());
+      if (!failed.empty()) {
+        out_ << " (failed: " << absl::StrJoin(failed.get<std::vector<std::string>>(), ", ") << ")";
+      }
+      out_ << "\n";
+    }
+  }
+
+  // A report's gates as a table.
+  void PrintReport(const json& report) {
+    out_ << "model " << report.value("model", "") << " version " << report.value("version", 0)
+         << " (" << report.value("context", "") << "): "
+         << (report.value("passed", false) ? "passed" : "FAILED");
+    if (report.contains("serving_version") && !report["serving_version"].is_null()) {
+      out_ << " against " << report.value("serving_model", "") << " version "
+           << report["serving_version"].dump();
+    }
+    out_ << "\n";
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& g : report.value("gates", json::array())) {
+      rows.push_back({g.value("name", ""), g.value("status", ""), g.value("detail", "")});
+    }
+    PrintTable(out_, {"GATE", "STATUS", "DETAIL"}, rows);
+  }
+
+  void PrintApproval(const json& a) {
+    out_ << "id:         " << a.value("id", "") << "\n"
+         << "state:      " << a.value("state", "") << "\n"
+         << "endpoint:   " << a.value("endpoint", "") << "\n"
+         << "model:      " << a.value("model", "") << " version " << a.value("version", 0) << "\n"
+         << "deployment: " << a.value("deployment_id", "") << "\n"
+         << "requested:  " << a.value("created_at", "") << " by " << a.value("requested_by", "")
+         << " (" << a.value("requester_role", "") << ")\n"
+         << "approvals:  " << a.value("approvals", 0) << " of " << a.value("required_approvals", 0)
+         << "\n"
+         << "expires:    " << a.value("expires_at", "") << "\n";
+    if (!a.value("message", "").empty()) out_ << "message:    " << a.value("message", "") << "\n";
+    if (a.contains("override") && a["override"].is_object()) {
+      out_ << "override:   by " << a["override"].value("by", "") << ": "
+           << a["override"].value("reason", "") << "\n";
+    }
+    for (const auto& d : a.value("decisions", json::array())) {
+      out_ << "  " << d.value("at", "") << " " << d.value("actor", "") << " ("
+           << d.value("role", "") << ") " << d.value("decision", "");
+      if (!d.value("comment", "").empty()) out_ << ": " << d.value("comment", "");
+      out_ << "\n";
+    }
+  }
+
   std::ostream& out_;
   std::ostream& err_;
   Globals g_;
@@ -205,7 +262,11 @@ int Cli::Run(int argc, const char* const* argv) {
                     "max_artifact_bytes, log_level, max_inflight_per_endpoint, "
                     "max_infer_body_bytes, warmup_runs, load_timeout_ms, intra_op_threads, "
                     "audit_key, audit_key_file, audit_checkpoint_every, otlp_endpoint, "
-                    "trace_sample_ratio); flags override it");
+                    "trace_sample_ratio, monitoring, prediction_ttl_s, prediction_store_capacity, "
+                    "monitor_tick_ms, alert_webhook_url, deployment_webhook_url, "
+                    "approval_webhook_url, validate_on_register, validate_all_deploys, "
+                    "validation_load_budget_ms, validation_memory_budget_bytes, "
+                    "validation_benchmark_runs, validation_report_ttl_s); flags override it");
   serve->add_option("--registry-url", cfg.registry_url,
                     "PostgreSQL registry, postgresql://user:pass@host:port/db (default: SQLite in "
                     "the data dir)");
@@ -469,7 +530,15 @@ int Cli::Run(int argc, const char* const* argv) {
   v_show->callback([&] {
     auto r = Client().Call("GET", "/api/v1/models/" + UrlEncode(v_model) + "/versions/" + UrlEncode(v_ref));
     if (!r.ok()) { rc = Fail(r.status()); return; }
-    rc = PrintJsonOr(r->Json(), [&] { PrintVersion(r->Json()); });
+    json v = r->Json();
+    // The validation gates' reports (docs/governance.md); shown when the server has them.
+    auto val = Client().Call("GET", "/api/v1/models/" + UrlEncode(v_model) + "/versions/" +
+                                        UrlEncode(v_ref) + "/validation");
+    if (val.ok()) v["validation"] = val->Json();
+    rc = PrintJsonOr(v, [&] {
+      PrintVersion(v);
+      if (v.contains("validation")) PrintValidationSummary(v["validation"]);
+    });
   });
   auto* v_download = version->add_subcommand("download", "Download a version's artifact (verified)");
   v_download->add_option("model", v_model, "Model name")->required();
@@ -626,6 +695,10 @@ int Cli::Run(int argc, const char* const* argv) {
                    "shadow, ab-test: promote when the comparison passes / the candidate wins "
                    "(else pause for promote)");
   deploy->add_flag("--no-wait", d_no_wait, "Return once the deployment is accepted");
+  std::string d_override;
+  deploy->add_option("--override-reason", d_override,
+                     "Deploy although the validation gates failed (the endpoint's approval policy "
+                     "must allow it and name your role; audited)");
   deploy->callback([&] {
     json body{{"model", d_model}, {"strategy", d_strategy}};
     if (d_version > 0) body["version"] = d_version;
@@ -664,6 +737,7 @@ int Cli::Run(int argc, const char* const* argv) {
     if (!d_metric.empty()) body["metric"] = d_metric;
     if (d_alpha >= 0) body["alpha"] = d_alpha;
     if (d_min_samples >= 0) body["min_samples"] = d_min_samples;
+    if (!d_override.empty()) body["override"] = {{"reason", d_override}};
     auto r = Client().Call("POST", "/api/v1/deployments", &body);
     if (!r.ok()) { rc = Fail(r.status()); return; }
     json d = r->Json();
@@ -685,6 +759,9 @@ int Cli::Run(int argc, const char* const* argv) {
            << " version " << d.value("version", 0) << " on endpoint " << d.value("endpoint", "");
       if (!d.value("message", "").empty()) out_ << " (" << d.value("message", "") << ")";
       out_ << "\n";
+      if (d.contains("approval_id")) {
+        out_ << "held for approval: hotswap approval show " << d.value("approval_id", "") << "\n";
+      }
     });
     if (d.value("state", "") == "failed") rc = kExitRefused;
     if (d.value("strategy", "direct") != "direct" && !d_no_wait && !g_.json) {
@@ -977,6 +1054,162 @@ int Cli::Run(int argc, const char* const* argv) {
     auto r = Client().Call("GET", "/api/v1/deployments/" + UrlEncode(dep_id));
     if (!r.ok()) { rc = Fail(r.status()); return; }
     rc = PrintJsonOr(r->Json(), [&] { out_ << r->Json().dump(2) << "\n"; });
+  });
+
+  // approval (docs/governance.md)
+  auto* approval = app.add_subcommand(
+      "approval", "Approval requests of deploys to protected endpoints, and their policies");
+  approval->require_subcommand(1);
+  std::string ap_id, ap_comment, ap_state, ap_endpoint, ap_model;
+  auto* ap_list = approval->add_subcommand("list", "List approval requests, newest first");
+  ap_list->add_option("--state", ap_state,
+                      "pending|approved|deployed|failed|rejected|expired");
+  ap_list->add_option("--endpoint", ap_endpoint, "Only this endpoint");
+  ap_list->add_option("--model", ap_model, "Only this model");
+  ap_list->callback([&] {
+    std::string q = "/api/v1/approvals?limit=1000";
+    if (!ap_state.empty()) q += "&state=" + UrlEncode(ap_state);
+    if (!ap_endpoint.empty()) q += "&endpoint=" + UrlEncode(ap_endpoint);
+    if (!ap_model.empty()) q += "&model=" + UrlEncode(ap_model);
+    auto r = Client().Call("GET", q);
+    if (!r.ok()) { rc = Fail(r.status()); return; }
+    json j = r->Json();
+    rc = PrintJsonOr(j, [&] {
+      std::vector<std::vector<std::string>> rows;
+      for (const auto& a : j["approvals"]) {
+        rows.push_back({a.value("id", ""), a.value("state", ""), a.value("endpoint", ""),
+                        a.value("model", ""), std::to_string(a.value("version", 0)),
+                        absl::StrCat(a.value("approvals", 0), "/", a.value("required_approvals", 0)),
+                        a.value("requested_by", ""), a.value("expires_at", "")});
+      }
+      PrintTable(out_, {"ID", "STATE", "ENDPOINT", "MODEL", "VERSION", "APPROVALS", "REQUESTED BY",
+                        "EXPIRES"},
+                 rows);
+    });
+  });
+  auto* ap_show = approval->add_subcommand("show", "Show one approval request with its decisions");
+  ap_show->add_option("id", ap_id, "Approval request id (apr-...)")->required();
+  ap_show->callback([&] {
+    auto r = Client().Call("GET", "/api/v1/approvals/" + UrlEncode(ap_id));
+    if (!r.ok()) { rc = Fail(r.status()); return; }
+    rc = PrintJsonOr(r->Json(), [&] { PrintApproval(r->Json()); });
+  });
+  for (const char* action : {"approve", "reject"}) {
+    const std::string act = action;
+    auto* cmd = approval->add_subcommand(
+        act, act == "approve"
+                 ? "Approve a pending request (the policy's approver role; not your own deploy)"
+                 : "Reject a pending request; this ends it and nothing is deployed");
+    cmd->add_option("id", ap_id, "Approval request id (apr-...)")->required();
+    auto* c = cmd->add_option("--comment", ap_comment, "Why (required to reject)");
+    if (act == "reject") c->required();
+    cmd->callback([&, act] {
+      json body = json::object();
+      if (!ap_comment.empty()) body["comment"] = ap_comment;
+      auto r = Client().Call("POST", "/api/v1/approvals/" + UrlEncode(ap_id) + "/" + act, &body);
+      if (!r.ok()) { rc = Fail(r.status()); return; }
+      json a = r->Json();
+      rc = PrintJsonOr(a, [&] {
+        out_ << a.value("id", "") << ": " << a.value("state", "") << " ("
+             << a.value("approvals", 0) << " of " << a.value("required_approvals", 0)
+             << " approvals)";
+        if (!a.value("message", "").empty()) out_ << " — " << a.value("message", "");
+        out_ << "\n";
+      });
+    });
+  }
+  auto* policy = approval->add_subcommand("policy", "Approval policies per endpoint");
+  policy->require_subcommand(1);
+  std::string po_endpoint, po_environment, po_approver_role, po_override_role;
+  int po_required = 0;
+  int64_t po_expiry_s = 0;
+  bool po_self = false, po_override = false, po_no_validation = false;
+  auto* po_set = policy->add_subcommand("set", "Create or replace an endpoint's policy (admin)");
+  po_set->add_option("endpoint", po_endpoint, "Endpoint name")->required();
+  po_set->add_option("--required", po_required, "Distinct approvals needed (1-10, default 1)");
+  po_set->add_option("--approver-role", po_approver_role,
+                     "Role that may approve: editor|deployer|approver|admin (default approver)");
+  po_set->add_flag("--allow-self-approval", po_self,
+                   "Let the requester approve their own deploy (default: refused)");
+  po_set->add_option("--expiry-s", po_expiry_s, "Pending requests expire after this (default 86400)");
+  po_set->add_option("--environment", po_environment, "A label, e.g. production");
+  po_set->add_flag("--no-validation", po_no_validation, "Do not run the validation gates first");
+  po_set->add_flag("--allow-override", po_override, "A failed validation may be overridden");
+  po_set->add_option("--override-role", po_override_role, "Role that may override (default admin)");
+  po_set->callback([&] {
+    json body = json::object();
+    if (po_required > 0) body["required_approvals"] = po_required;
+    if (!po_approver_role.empty()) body["approver_role"] = po_approver_role;
+    if (po_self) body["allow_self_approval"] = true;
+    if (po_expiry_s > 0) body["expiry_seconds"] = po_expiry_s;
+    if (!po_environment.empty()) body["environment"] = po_environment;
+    if (po_no_validation) body["require_validation"] = false;
+    if (po_override) body["allow_override"] = true;
+    if (!po_override_role.empty()) body["override_role"] = po_override_role;
+    auto r = Client().Call("PUT", "/api/v1/approval-policies/" + UrlEncode(po_endpoint), &body);
+    if (!r.ok()) { rc = Fail(r.status()); return; }
+    rc = PrintJsonOr(r->Json(), [&] { out_ << r->Json().dump(2) << "\n"; });
+  });
+  auto* po_show = policy->add_subcommand("show", "Show an endpoint's policy");
+  po_show->add_option("endpoint", po_endpoint, "Endpoint name")->required();
+  po_show->callback([&] {
+    auto r = Client().Call("GET", "/api/v1/approval-policies/" + UrlEncode(po_endpoint));
+    if (!r.ok()) { rc = Fail(r.status()); return; }
+    rc = PrintJsonOr(r->Json(), [&] { out_ << r->Json().dump(2) << "\n"; });
+  });
+  auto* po_delete = policy->add_subcommand("delete", "Remove an endpoint's policy (admin)");
+  po_delete->add_option("endpoint", po_endpoint, "Endpoint name")->required();
+  po_delete->callback([&] {
+    auto r = Client().Call("DELETE", "/api/v1/approval-policies/" + UrlEncode(po_endpoint));
+    if (!r.ok()) { rc = Fail(r.status()); return; }
+    if (!g_.json) out_ << "removed the approval policy of '" << po_endpoint << "'\n";
+  });
+
+  // validation (docs/governance.md)
+  auto* validation = app.add_subcommand("validation", "The validation gates' reports of a version");
+  validation->require_subcommand(1);
+  std::string va_model, va_ref, va_endpoint;
+  auto* va_show = validation->add_subcommand(
+      "show", "Show a version's validation reports (registration, and per endpoint deployed to)");
+  va_show->add_option("model", va_model, "Model name")->required();
+  va_show->add_option("version", va_ref, "Version number or alias")->required();
+  va_show->add_option("--endpoint", va_endpoint, "Only the report checked against this endpoint");
+  va_show->callback([&] {
+    std::string path = "/api/v1/models/" + UrlEncode(va_model) + "/versions/" + UrlEncode(va_ref) +
+                       "/validation";
+    if (!va_endpoint.empty()) path += "?endpoint=" + UrlEncode(va_endpoint);
+    auto r = Client().Call("GET", path);
+    if (!r.ok()) { rc = Fail(r.status()); return; }
+    json j = r->Json();
+    rc = PrintJsonOr(j, [&] {
+      if (!va_endpoint.empty()) {
+        PrintReport(j["report"]);
+        return;
+      }
+      if (j["reports"].empty()) out_ << "no validation report yet\n";
+      for (const auto& rep : j["reports"]) {
+        if (rep.value("state", "") == "running") {
+          out_ << rep.value("context", "") << ": running\n";
+          continue;
+        }
+        PrintReport(rep["report"]);
+      }
+    });
+  });
+  auto* va_run = validation->add_subcommand("run", "Run the gates now and store the report");
+  va_run->add_option("model", va_model, "Model name")->required();
+  va_run->add_option("version", va_ref, "Version number or alias")->required();
+  va_run->add_option("--endpoint", va_endpoint, "Check against what this endpoint serves");
+  va_run->callback([&] {
+    json body = json::object();
+    if (!va_endpoint.empty()) body["endpoint"] = va_endpoint;
+    auto r = Client().Call("POST", "/api/v1/models/" + UrlEncode(va_model) + "/versions/" +
+                                       UrlEncode(va_ref) + "/validation",
+                           &body);
+    if (!r.ok()) { rc = Fail(r.status()); return; }
+    json j = r->Json();
+    rc = PrintJsonOr(j, [&] { PrintReport(j); });
+    if (!j.value("passed", false)) rc = kExitRefused;
   });
 
   // token

@@ -29,7 +29,8 @@ constexpr std::string_view kStrategies[] = {"direct", "canary", "blue-green",
                                             "ab-test", "shadow", "rolling"};
 constexpr std::string_view kDeploymentStates[] = {"pending",   "progressing", "paused",
                                                   "promoting", "succeeded",   "aborted",
-                                                  "rolled_back", "failed", "undeployed"};
+                                                  "rolled_back", "failed", "undeployed",
+                                                  "pending_approval", "rejected", "expired"};
 
 struct DataTypeInfo {
   DataType type;

@@ -153,7 +153,8 @@ struct Deployment {
   std::string model_name;
   int64_t version = 0;       // >= 1
   std::string strategy = "direct";  // direct|canary|blue-green|ab-test|shadow|rolling
-  std::string state = "pending";    // pending|progressing|paused|promoting|succeeded|aborted|rolled_back|failed|undeployed
+  std::string state = "pending";    // pending|progressing|paused|promoting|succeeded|aborted|rolled_back|failed|undeployed,
+                                    // and pending_approval|rejected|expired (docs/governance.md)
   std::string message;              // why it failed, or what it is doing; "" = nothing to say
   std::optional<int64_t> previous_version;  // the version the endpoint served before, if any
   int64_t created_at_ms = 0;

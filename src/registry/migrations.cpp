@@ -140,6 +140,41 @@ CREATE TABLE audit_checkpoints (
 );
 )sql";
 
+// Approvals and validation (registry/governance_store.h, docs/governance.md): policies per
+// endpoint, approval requests (the whole record as JSON, the columns the listings filter on
+// beside it; `revision` for compare-and-set updates), and validation reports per version.
+constexpr std::string_view kCreateGovernanceTables = R"sql(
+CREATE TABLE approval_policies (
+  endpoint    TEXT    PRIMARY KEY,
+  environment TEXT    NOT NULL DEFAULT '',
+  policy_json TEXT    NOT NULL,
+  updated_at  INTEGER NOT NULL
+);
+CREATE TABLE approval_requests (
+  id           TEXT    PRIMARY KEY,
+  endpoint     TEXT    NOT NULL,
+  model_name   TEXT    NOT NULL,
+  state        TEXT    NOT NULL,
+  requested_by TEXT    NOT NULL,
+  created_at   INTEGER NOT NULL,
+  expires_at   INTEGER NOT NULL,
+  revision     INTEGER NOT NULL,
+  record_json  TEXT    NOT NULL
+);
+CREATE INDEX approval_requests_by_state ON approval_requests(state, created_at);
+CREATE INDEX approval_requests_by_endpoint ON approval_requests(endpoint, created_at);
+CREATE TABLE validation_reports (
+  model_id    INTEGER NOT NULL,
+  version     INTEGER NOT NULL,
+  context     TEXT    NOT NULL,
+  state       TEXT    NOT NULL,
+  report_json TEXT    NOT NULL,
+  updated_at  INTEGER NOT NULL,
+  PRIMARY KEY (model_id, version, context),
+  FOREIGN KEY (model_id, version) REFERENCES model_versions(model_id, version) ON DELETE CASCADE
+);
+)sql";
+
 constexpr Migration kMigrations[] = {
     {.version = 1, .description = "models, versions, aliases", .sql = kCreateRegistryTables},
     {.version = 2, .description = "api tokens", .sql = kCreateTokenTable},
@@ -148,6 +183,8 @@ constexpr Migration kMigrations[] = {
      .sql = "ALTER TABLE deployments ADD COLUMN rollout TEXT NOT NULL DEFAULT '{}';"},
     {.version = 5, .description = "audit log", .sql = kCreateAuditTables},
     {.version = 6, .description = "version datasets", .sql = kCreateVersionDatasetTable},
+    {.version = 7, .description = "approvals and validation reports",
+     .sql = kCreateGovernanceTables},
 };
 
 }  // namespace

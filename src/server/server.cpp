@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "api/dataset_api.h"
 #include "api/explain_api.h"
+#include "api/governance_api.h"
 #include "api/audit_api.h"
 #include "api/http/http_server.h"
 #include "api/inference_api.h"
@@ -27,18 +28,22 @@
 #include "auth/authenticator.h"
 #include "common/log.h"
 #include "common/status.h"
+#include "governance/approvals.h"
 #include "governance/audit_log.h"
+#include "governance/validation_gates.h"
 #include "governance/version_datasets.h"
 #include "nlohmann/json.hpp"
 #include "registry/postgres/pg_database.h"
 #include "registry/postgres/postgres_audit_store.h"
 #include "registry/postgres/postgres_dataset_store.h"
+#include "registry/postgres/postgres_governance_store.h"
 #include "registry/postgres/postgres_deployment_store.h"
 #include "registry/postgres/postgres_registry.h"
 #include "registry/postgres/postgres_token_store.h"
 #include "registry/sqlite_audit_store.h"
 #include "registry/sqlite_database.h"
 #include "registry/sqlite_dataset_store.h"
+#include "registry/sqlite_governance_store.h"
 #include "registry/sqlite_deployment_store.h"
 #include "runtime/onnx/onnx_backend.h"
 #include "tracing/tracer.h"
@@ -180,6 +185,23 @@ absl::Status ServerConfig::MergeFile(const std::string& path) {
     } else if (key == "trace_sample_ratio") {
       if (!value.is_number()) return bad("a number from 0 to 1");
       trace_sample_ratio = value.get<double>();
+    } else if (key == "approval_webhook_url") {
+      if (!value.is_string()) return bad("a string");
+      approval_webhook_url = value.get<std::string>();
+    } else if (key == "validate_on_register" || key == "validate_all_deploys") {
+      if (!value.is_boolean()) return bad("true or false");
+      (key == "validate_on_register" ? validate_on_register : validate_all_deploys) =
+          value.get<bool>();
+    } else if (key == "validation_load_budget_ms" || key == "validation_memory_budget_bytes" ||
+               key == "validation_benchmark_runs" || key == "validation_report_ttl_s") {
+      if (!value.is_number_integer() || value.get<int64_t>() < 0) {
+        return bad("a non-negative integer");
+      }
+      int64_t v = value.get<int64_t>();
+      if (key == "validation_load_budget_ms") validation_load_budget_ms = v;
+      if (key == "validation_memory_budget_bytes") validation_memory_budget_bytes = v;
+      if (key == "validation_benchmark_runs") validation_benchmark_runs = static_cast<int>(v);
+      if (key == "validation_report_ttl_s") validation_report_ttl_s = v;
     } else {
       return absl::InvalidArgumentError(absl::StrCat(
           "config file '", path, "': unknown key '", key,
@@ -190,7 +212,10 @@ absl::Status ServerConfig::MergeFile(const std::string& path) {
           "max_artifact_bytes, log_level, max_inflight_per_endpoint, max_infer_body_bytes, warmup_runs, "
           "load_timeout_ms, intra_op_threads, monitoring, prediction_ttl_s, "
           "prediction_store_capacity, monitor_tick_ms, alert_webhook_url, deployment_webhook_url, "
-          "audit_key, audit_key_file, audit_checkpoint_every, otlp_endpoint, trace_sample_ratio)"));
+          "audit_key, audit_key_file, audit_checkpoint_every, otlp_endpoint, trace_sample_ratio, "
+          "approval_webhook_url, validate_on_register, validate_all_deploys, "
+          "validation_load_budget_ms, validation_memory_budget_bytes, validation_benchmark_runs, "
+          "validation_report_ttl_s)"));
     }
   }
   return absl::OkStatus();
@@ -317,6 +342,12 @@ struct Server::Components {
   std::unique_ptr<http::HttpServer> http;
   std::atomic<bool> ready{false};
   std::thread restorer;
+  // Approvals and validation gates; declared last so they are destroyed first (their threads
+  // use the manager, stores and registry above).
+  std::unique_ptr<registry::GovernanceStore> governance_store;
+  std::unique_ptr<governance::ValidationPipeline> validation;
+  std::unique_ptr<governance::ApprovalService> approvals;
+  std::unique_ptr<api::GovernanceApi> governance_api;
 };
 
 namespace {
@@ -350,6 +381,7 @@ absl::Status OpenRegistry(const ServerConfig& config, Clock* clock, Server::Comp
     HS_ASSIGN_OR_RETURN(c->tokens, registry::PostgresTokenStore::Create(pg, clock));
     c->deployment_store = std::make_unique<registry::PostgresDeploymentStore>(pg);
     c->dataset_store = std::make_unique<registry::PostgresDatasetStore>(pg);
+    c->governance_store = std::make_unique<registry::PostgresGovernanceStore>(pg);
     HS_ASSIGN_OR_RETURN(c->audit_store, registry::PostgresAuditStore::Create(pg, clock));
     c->database = std::move(pg);
     log::Info("registry: PostgreSQL");
@@ -360,6 +392,7 @@ absl::Status OpenRegistry(const ServerConfig& config, Clock* clock, Server::Comp
   HS_ASSIGN_OR_RETURN(c->tokens, registry::SqliteTokenStore::Create(db, clock));
   c->deployment_store = std::make_unique<registry::SqliteDeploymentStore>(db);
   c->dataset_store = std::make_unique<registry::SqliteDatasetStore>(db);
+  c->governance_store = std::make_unique<registry::SqliteGovernanceStore>(db);
   HS_ASSIGN_OR_RETURN(c->audit_store, registry::SqliteAuditStore::Create(db, clock));
   c->database = std::move(db);
   return absl::OkStatus();
@@ -556,9 +589,41 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const ServerConfig& confi
     }
     return absl::OkStatus();
   };
+  // Validation gates and approvals (docs/governance.md).
+  c->datasets = std::make_unique<governance::VersionDatasets>(
+      governance::VersionDatasets::Options{}, c->registry.get(), c->dataset_store.get(),
+      c->store.get(), clock);
+  governance::ValidationPipeline::Options vo;
+  vo.work_dir = config.data_dir + "/cache";
+  vo.load_budget_ms = config.validation_load_budget_ms;
+  vo.memory_budget_bytes = config.validation_memory_budget_bytes;
+  vo.benchmark_runs = config.validation_benchmark_runs;
+  vo.report_ttl_ms = config.validation_report_ttl_s * 1000;
+  c->validation = std::make_unique<governance::ValidationPipeline>(
+      vo, c->registry.get(), c->store.get(), &c->backends, c->manager.get(), c->datasets.get(),
+      c->governance_store.get(), clock);
+  governance::ApprovalService::Options apo;
+  apo.webhook_url = config.approval_webhook_url;
+  c->approvals = std::make_unique<governance::ApprovalService>(
+      apo, c->governance_store.get(), c->deployment_store.get(), clock);
+  // Clients' own decisions are audited by the API with their identity; what the server does by
+  // itself (expiry, a deploy that fails to start, a deploy started after a restart) here.
+  c->approvals->SetEventListener(
+      [audit](const std::string& event, const registry::ApprovalRequest& r, bool system) {
+        if (!system) return;
+        api::RecordSystemChange(audit, event, "approval/" + r.id, "", nullptr,
+                                api::ApprovalJson(r));
+      });
+
   api::ManagementApi::Options ao;
   ao.max_artifact_bytes = config.max_artifact_bytes;
   ao.audit = c->audit.get();
+  if (config.validate_on_register) {
+    governance::ValidationPipeline* validation = c->validation.get();
+    ao.on_version_registered = [validation](const domain::ModelVersion& v) {
+      validation->ValidateAsync(v);
+    };
+  }
   c->api = std::make_unique<api::ManagementApi>(ao, c->registry.get(), c->store.get(),
                                                 c->authenticator.get(), readiness);
   c->api->RegisterRoutes(&c->router);
@@ -581,25 +646,41 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const ServerConfig& confi
   }
   monitoring::Monitor* monitor = c->monitor.get();
   tracing::Tracer* tracer = c->tracer.get();
-  io.extra_metrics = [store, monitor, audit, dep_hook, tracer] {
+  governance::ApprovalService* approvals = c->approvals.get();
+  governance::ValidationPipeline* validation = c->validation.get();
+  io.extra_metrics = [store, monitor, audit, dep_hook, tracer, approvals, validation] {
     return storage::RenderArtifactStoreMetrics(store->Stats(), store->Kind()) +
            monitor->RenderPrometheus() + audit->RenderMetrics() +
            dep_hook->RenderPrometheus("hotswap_deployment_webhook_total",
                                       "Rollout decisions and deployment outcomes posted to the "
                                       "deployment webhook, by result.") +
-           (tracer != nullptr ? tracer->RenderPrometheus() : std::string());
+           (tracer != nullptr ? tracer->RenderPrometheus() : std::string()) +
+           approvals->RenderMetrics() + validation->RenderMetrics();
   };
   io.tracer = tracer;
   io.audit = audit;
+  api::GovernanceApi::Options go;
+  go.audit = audit;
+  go.validate_all_deploys = config.validate_all_deploys;
+  go.clock = clock;
+  c->governance_api = std::make_unique<api::GovernanceApi>(
+      go, c->registry.get(), c->governance_store.get(), c->approvals.get(), c->validation.get(),
+      c->deployments.get(), c->manager.get());
+  c->governance_api->RegisterRoutes(&c->router);
+  api::GovernanceApi* governance_api = c->governance_api.get();
+  io.deploy_guard = [governance_api](http::HttpRequest& req, serving::DeployRequest* dr,
+                                     const json& override) {
+    return governance_api->GuardDeploy(req, dr, override);
+  };
+  io.ungated_deploy_check = [governance_api](const std::string& endpoint) {
+    return governance_api->CheckUngated(endpoint);
+  };
   c->inference = std::make_unique<api::InferenceApi>(io, c->manager.get(), c->deployments.get(),
                                                      &c->metrics, &c->backends, readiness);
   c->inference->RegisterRoutes(&c->router);
   c->monitoring_api = std::make_unique<api::MonitoringApi>(api::MonitoringApi::Options{},
                                                            c->monitor.get(), c->manager.get());
   c->monitoring_api->RegisterRoutes(&c->router);
-  c->datasets = std::make_unique<governance::VersionDatasets>(
-      governance::VersionDatasets::Options{}, c->registry.get(), c->dataset_store.get(),
-      c->store.get(), clock);
   c->dataset_api = std::make_unique<api::DatasetApi>(c->registry.get(), c->datasets.get());
   c->dataset_api->RegisterRoutes(&c->router);
   c->explain_api = std::make_unique<api::ExplainApi>(api::ExplainApi::Options{}, c->manager.get(),
@@ -629,6 +710,8 @@ absl::Status Server::Start() {
   c_->restorer = std::thread([c] {
     int n = c->deployments->RestoreAll();
     if (n > 0) log::Info("endpoints restored", {{"count", n}});
+    // Approved deploys whose start a restart interrupted start now, on the restored endpoints.
+    c->approvals->Resume();
     c->ready.store(true);
   });
   c_->deployments->StartOrchestrator();

@@ -72,6 +72,14 @@ struct ServerConfig {
   // the default). A base URL gets "/v1/traces" appended; a URL ending in /v1/traces is used as is.
   std::string otlp_endpoint;
   double trace_sample_ratio = 1.0;                // share of new traces recorded (0..1)
+  // Approvals and validation gates (docs/governance.md).
+  std::string approval_webhook_url;               // approval events are POSTed here ("" = none)
+  bool validate_on_register = true;               // run the gates after every upload (async)
+  bool validate_all_deploys = false;              // gate deploys to endpoints without a policy too
+  int64_t validation_load_budget_ms = 60'000;     // gate 2: load time
+  int64_t validation_memory_budget_bytes = 4LL << 30;  // gate 2: the loaded model's memory
+  int validation_benchmark_runs = 200;            // gate 6: timed in-process runs
+  int64_t validation_report_ttl_s = 600;          // a deploy reuses a report this young
 
   // Reads a JSON config file whose keys are the field names above; unknown keys are an error.
   // Values not in the file keep the values already in *this.

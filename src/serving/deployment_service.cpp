@@ -21,7 +21,7 @@ std::string DeploymentService::NewId() {
                       RandomToken(6));
 }
 
-absl::StatusOr<domain::Deployment> DeploymentService::Create(const DeployRequest& request) {
+absl::StatusOr<PreparedDeploy> DeploymentService::Prepare(const DeployRequest& request) {
   HS_RETURN_IF_ERROR(ValidateName(request.model, "model"));
   std::string endpoint = request.endpoint.empty() ? request.model : request.endpoint;
   HS_RETURN_IF_ERROR(ValidateName(endpoint, "endpoint"));
@@ -76,10 +76,18 @@ absl::StatusOr<domain::Deployment> DeploymentService::Create(const DeployRequest
     }
     version = *last;
   }
-  if (spec) {
-    return CreateRollout(*std::move(spec), request.requested_by, model.name, version.version,
-                         endpoint, "", request.on_applied, request.traceparent,
-                         request.tracestate);
+  return PreparedDeploy{endpoint, std::move(version), request.strategy};
+}
+
+absl::StatusOr<domain::Deployment> DeploymentService::Create(const DeployRequest& request) {
+  HS_ASSIGN_OR_RETURN(PreparedDeploy prepared, Prepare(request));
+  const std::string& endpoint = prepared.endpoint;
+  const domain::ModelVersion& version = prepared.version;
+  if (request.strategy != "direct") {
+    HS_ASSIGN_OR_RETURN(RolloutSpec spec, ParseRolloutSpec(request.strategy, request.options));
+    return CreateRollout(std::move(spec), request.requested_by, version.model_name,
+                         version.version, endpoint, "", request.on_applied, request.id,
+                         request.traceparent, request.tracestate);
   }
   {
     absl::MutexLock lock(&mu_);
@@ -90,15 +98,15 @@ absl::StatusOr<domain::Deployment> DeploymentService::Create(const DeployRequest
     in_progress_.insert(endpoint);
   }
   domain::Deployment d;
-  d.id = NewId();
+  d.id = request.id.empty() ? NewId() : request.id;
   d.endpoint = endpoint;
-  d.model_name = model.name;
+  d.model_name = version.model_name;
   d.version = version.version;
   d.strategy = request.strategy;
   d.state = "pending";
   d.created_at_ms = d.updated_at_ms = clock_->NowMillis();
   if (auto ep = manager_->Find(endpoint)) d.previous_version = ep->primary->version;
-  if (absl::Status s = store_->Insert(d); !s.ok()) {
+  if (absl::Status s = request.id.empty() ? store_->Insert(d) : store_->Update(d); !s.ok()) {
     absl::MutexLock lock(&mu_);
     in_progress_.erase(endpoint);
     return s;
@@ -289,8 +297,8 @@ DeploymentService::~DeploymentService() { StopOrchestrator(); }
 absl::StatusOr<domain::Deployment> DeploymentService::CreateRollout(
     RolloutSpec spec, const std::string& requested_by, const std::string& model_name,
     int64_t version, const std::string& endpoint, const std::string& retry_of,
-    const DeploymentCallback& on_applied, const std::string& traceparent,
-    const std::string& tracestate) {
+    const DeploymentCallback& on_applied, const std::string& adopt_id,
+    const std::string& traceparent, const std::string& tracestate) {
   std::shared_ptr<const Endpoint> ep = manager_->Find(endpoint);
   if (ep == nullptr) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -320,7 +328,7 @@ absl::StatusOr<domain::Deployment> DeploymentService::CreateRollout(
   }
   auto a = std::make_unique<ActiveRollout>();
   domain::Deployment& d = a->d;
-  d.id = NewId();
+  d.id = adopt_id.empty() ? NewId() : adopt_id;
   d.endpoint = endpoint;
   d.model_name = model_name;
   d.version = version;
@@ -342,7 +350,7 @@ absl::StatusOr<domain::Deployment> DeploymentService::CreateRollout(
   }
   a->spec = std::move(spec);
   a->started_ms = d.created_at_ms;
-  if (absl::Status s = store_->Insert(d); !s.ok()) {
+  if (absl::Status s = adopt_id.empty() ? store_->Insert(d) : store_->Update(d); !s.ok()) {
     absl::MutexLock lock(&mu_);
     in_progress_.erase(endpoint);
     return s;

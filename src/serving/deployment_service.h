@@ -60,6 +60,17 @@ struct DeployRequest {
   // is its child (docs/tracing.md).
   std::string traceparent;
   std::string tracestate;
+  // "" = a new deployment id. Else the id of a `pending_approval` record (governance/approvals.h)
+  // that this deploy takes over: that record is updated (state `pending`, ...) instead of a new
+  // one being inserted, so the id the client got with its 202 stays the deployment's id.
+  std::string id;
+};
+
+// A deploy request checked and resolved (Prepare): what would be deployed where.
+struct PreparedDeploy {
+  std::string endpoint;
+  domain::ModelVersion version;  // alias / latest resolved
+  std::string strategy;
 };
 
 class DeploymentService {
@@ -69,6 +80,10 @@ class DeploymentService {
 
   // Validates and starts a deployment; returns it in state `pending`.
   absl::StatusOr<domain::Deployment> Create(const DeployRequest& request);
+  // Every check Create() makes before it changes anything (names, strategy and options, model
+  // and version or alias exist), and the version it resolves; changes nothing. The governance
+  // layer uses it to validate a deploy before it is gated or held for approval.
+  absl::StatusOr<PreparedDeploy> Prepare(const DeployRequest& request);
   absl::StatusOr<domain::Deployment> Get(const std::string& id);
   absl::StatusOr<std::vector<domain::Deployment>> List(const std::string& endpoint, int limit);
   // Stops serving `endpoint` and records it, so a restart does not bring it back.
@@ -140,6 +155,7 @@ class DeploymentService {
                                                    const std::string& endpoint,
                                                    const std::string& retry_of = "",
                                                    const DeploymentCallback& on_applied = nullptr,
+                                                   const std::string& adopt_id = "",
                                                    const std::string& traceparent = "",
                                                    const std::string& tracestate = "");
   void OnCandidateLoaded(const std::string& id, const std::string& endpoint,

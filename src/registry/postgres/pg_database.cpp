@@ -175,6 +175,41 @@ CREATE TABLE audit_checkpoints (
 );
 )sql";
 
+// Approvals and validation (as on SQLite) (registry/governance_store.h, docs/governance.md): policies per
+// endpoint, approval requests (the whole record as JSON, the columns the listings filter on
+// beside it; `revision` for compare-and-set updates), and validation reports per version.
+constexpr std::string_view kCreateGovernanceTables = R"sql(
+CREATE TABLE approval_policies (
+  endpoint    TEXT COLLATE "C" PRIMARY KEY,
+  environment TEXT    NOT NULL DEFAULT '',
+  policy_json TEXT    NOT NULL,
+  updated_at  BIGINT NOT NULL
+);
+CREATE TABLE approval_requests (
+  id           TEXT COLLATE "C" PRIMARY KEY,
+  endpoint     TEXT COLLATE "C" NOT NULL,
+  model_name   TEXT COLLATE "C" NOT NULL,
+  state        TEXT    NOT NULL,
+  requested_by TEXT    NOT NULL,
+  created_at   BIGINT NOT NULL,
+  expires_at   BIGINT NOT NULL,
+  revision     BIGINT NOT NULL,
+  record_json  TEXT    NOT NULL
+);
+CREATE INDEX approval_requests_by_state ON approval_requests(state, created_at);
+CREATE INDEX approval_requests_by_endpoint ON approval_requests(endpoint, created_at);
+CREATE TABLE validation_reports (
+  model_id    BIGINT NOT NULL,
+  version     BIGINT NOT NULL,
+  context     TEXT COLLATE "C" NOT NULL,
+  state       TEXT    NOT NULL,
+  report_json TEXT    NOT NULL,
+  updated_at  BIGINT NOT NULL,
+  PRIMARY KEY (model_id, version, context),
+  FOREIGN KEY (model_id, version) REFERENCES model_versions(model_id, version) ON DELETE CASCADE
+);
+)sql";
+
 constexpr Migration kPgMigrations[] = {
     {.version = 1, .description = "models, versions, aliases", .sql = kCreateRegistryTables},
     {.version = 2, .description = "api tokens", .sql = kCreateTokenTable},
@@ -183,6 +218,8 @@ constexpr Migration kPgMigrations[] = {
      .sql = "ALTER TABLE deployments ADD COLUMN rollout TEXT NOT NULL DEFAULT '{}';"},
     {.version = 5, .description = "audit log", .sql = kCreateAuditTables},
     {.version = 6, .description = "version datasets", .sql = kCreateVersionDatasetTable},
+    {.version = 7, .description = "approvals and validation reports",
+     .sql = kCreateGovernanceTables},
 };
 
 }  // namespace

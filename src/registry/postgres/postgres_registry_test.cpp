@@ -18,8 +18,10 @@
 #include "gtest/gtest.h"
 #include "registry/postgres/pg_database.h"
 #include "registry/dataset_store_suite.h"
+#include "registry/governance_store_suite.h"
 #include "registry/postgres/pg_test_server.h"
 #include "registry/postgres/postgres_dataset_store.h"
+#include "registry/postgres/postgres_governance_store.h"
 #include "registry/registry_suite.h"
 #include "registry/registry_test_util.h"
 
@@ -29,6 +31,7 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using testing::DatasetStoreSuite;
+using testing::GovernanceStoreSuite;
 using testing::IsOk;
 using testing::PgTestServer;
 using testing::RegistryBackend;
@@ -104,6 +107,27 @@ INSTANTIATE_TEST_SUITE_P(Postgres, DatasetStoreSuite,
                          ::testing::Values(testing::DatasetBackend{"Postgres", &MakePostgresStores}),
                          testing::DatasetBackendName);
 
+testing::GovernanceStores MakePostgresGovernanceStores(Clock* clock, const std::string& dir) {
+  const std::string conninfo = NewDatabase("governance:" + dir);
+  if (conninfo.empty()) return {};
+  auto db = PgDatabase::Open({.conninfo = conninfo});
+  if (!db.ok()) {
+    ADD_FAILURE() << db.status();
+    return {};
+  }
+  auto registry = PostgresRegistry::Create(*db, clock);
+  if (!registry.ok()) {
+    ADD_FAILURE() << registry.status();
+    return {};
+  }
+  return {*std::move(registry), std::make_unique<PostgresGovernanceStore>(*db)};
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Postgres, GovernanceStoreSuite,
+    ::testing::Values(testing::GovernanceBackend{"Postgres", &MakePostgresGovernanceStores}),
+    testing::GovernanceBackendName);
+
 std::string TestKey() {
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
   return std::string(info->test_suite_name()) + "." + info->name() + "." +
@@ -169,11 +193,11 @@ TEST(PgDatabaseTest, MigrationsAreAppliedOnceWhenServersOpenTogether) {
   for (auto& t : threads) t.join();
   for (const auto& db : opened) ASSERT_THAT(StatusOf(db), IsOk());
   HS_ASSERT_OK_AND_ASSIGN(std::vector<int> applied, (*opened[0])->AppliedMigrations());
-  EXPECT_THAT(applied, ElementsAre(1, 2, 3, 4, 5, 6));  // a second application would have failed
+  EXPECT_THAT(applied, ElementsAre(1, 2, 3, 4, 5, 6, 7));  // a second application would have failed
   // Opening again applies nothing and sees the same history.
   HS_ASSERT_OK_AND_ASSIGN(auto again, PgDatabase::Open({.conninfo = conninfo}));
   HS_ASSERT_OK_AND_ASSIGN(applied, again->AppliedMigrations());
-  EXPECT_THAT(applied, ElementsAre(1, 2, 3, 4, 5, 6));
+  EXPECT_THAT(applied, ElementsAre(1, 2, 3, 4, 5, 6, 7));
 }
 
 // Migrations are numbered per feature branch: a database may have a later version before an
@@ -189,11 +213,11 @@ TEST(PgDatabaseTest, AMigrationMissingBelowTheNewestIsAppliedOnOpen) {
       return txn.Exec("DELETE FROM schema_migrations WHERE version = 4");
     }));
     HS_ASSERT_OK_AND_ASSIGN(std::vector<int> applied, db->AppliedMigrations());
-    EXPECT_THAT(applied, ElementsAre(1, 2, 3, 5, 6));
+    EXPECT_THAT(applied, ElementsAre(1, 2, 3, 5, 6, 7));
   }
   HS_ASSERT_OK_AND_ASSIGN(auto db, PgDatabase::Open({.conninfo = conninfo}));
   HS_ASSERT_OK_AND_ASSIGN(std::vector<int> applied, db->AppliedMigrations());
-  EXPECT_THAT(applied, ElementsAre(1, 2, 3, 4, 5, 6));
+  EXPECT_THAT(applied, ElementsAre(1, 2, 3, 4, 5, 6, 7));
   HS_ASSERT_OK(db->Run(PgDatabase::Mode::kRead, [](PgTransaction& txn) -> absl::Status {
     return txn.Exec("SELECT rollout FROM deployments");
   }));
