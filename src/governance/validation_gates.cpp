@@ -396,13 +396,12 @@ absl::StatusOr<ValidationReport> ValidationReportFromJson(const json& j) {
   }
 }
 
-ValidationPipeline::ValidationPipeline(Options options, registry::ModelRegistry* registry,
+ValidationPipeline::ValidationPipeline(Options options, registry::ModelRegistry* /*registry*/,
                                        storage::ArtifactStore* store,
                                        const runtime::BackendRegistry* backends,
                                        serving::ModelManager* manager, VersionDatasets* datasets,
                                        registry::GovernanceStore* reports, Clock* clock)
     : options_(std::move(options)),
-      registry_(registry),
       store_(store),
       backends_(backends),
       manager_(manager),

@@ -129,7 +129,6 @@ class ValidationPipeline {
   void RunRegistration(const domain::ModelVersion& v);
 
   const Options options_;
-  registry::ModelRegistry* registry_;
   storage::ArtifactStore* store_;
   const runtime::BackendRegistry* backends_;
   serving::ModelManager* manager_;
