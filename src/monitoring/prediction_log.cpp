@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
 
 namespace hotswap::monitoring {
@@ -153,9 +154,8 @@ void PredictionLog::Stage(PredictionRecord&& r) {
   s.items.push_back(std::move(r));
 }
 
-std::string PredictionLog::Key(const std::string& request_id, int row) {
-  if (row == 0) return request_id;
-  return absl::StrCat(request_id, "\x1f", row);
+uint64_t PredictionLog::Key(const std::string& request_id, int row) {
+  return absl::Hash<std::pair<std::string_view, int>>()({request_id, row});
 }
 
 void PredictionLog::Drain() {
@@ -184,7 +184,7 @@ void PredictionLog::Drain() {
         pc.value_sum += r.prediction.value;
         pc.value_sq_sum += r.prediction.value * r.prediction.value;
       }
-      std::string key = Key(r.request_id, r.row);
+      uint64_t key = Key(r.request_id, r.row);
       auto [it, inserted] = store_.try_emplace(key);
       if (!inserted) {
         ++counters_.replaced;
@@ -193,7 +193,7 @@ void PredictionLog::Drain() {
       it->second.series = r.series;
       it->second.ts_ms = r.ts_ms;
       it->second.prediction = std::move(r.prediction);
-      order_.emplace_back(r.ts_ms, std::move(key));
+      order_.emplace_back(r.ts_ms, key);
       ++counters_.recorded;
     }
   }
@@ -203,7 +203,7 @@ void PredictionLog::Drain() {
 
 void PredictionLog::EvictLocked(int64_t now_ms) {
   while (!order_.empty()) {
-    auto& [ts, key] = order_.front();
+    auto [ts, key] = order_.front();
     bool expired = ts < now_ms - options_.ttl_ms;
     if (!expired && store_.size() <= options_.capacity) break;
     auto it = store_.find(key);

@@ -123,7 +123,10 @@ class PredictionLog {
     std::vector<std::string> outcomes_done;
     bool any_feedback = false;
   };
-  static std::string Key(const std::string& request_id, int row);
+  // The store's key: a 64-bit hash of (request id, row). Two different ids share a key with
+  // probability ~ n²/2⁶⁵ (about 1e-9 for the default 200,000 stored): the cost of a join with
+  // no string copies on the monitor thread.
+  static uint64_t Key(const std::string& request_id, int row);
   void EvictLocked(int64_t now_ms) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const Options options_;
@@ -132,8 +135,8 @@ class PredictionLog {
   std::atomic<uint64_t> staging_dropped_{0};
 
   mutable absl::Mutex mu_;
-  absl::flat_hash_map<std::string, Stored> store_ ABSL_GUARDED_BY(mu_);
-  std::deque<std::pair<int64_t, std::string>> order_ ABSL_GUARDED_BY(mu_);  // (ts, key)
+  absl::flat_hash_map<uint64_t, Stored> store_ ABSL_GUARDED_BY(mu_);
+  std::deque<std::pair<int64_t, uint64_t>> order_ ABSL_GUARDED_BY(mu_);  // (ts, key)
   std::vector<PredictionRecord> spare_ ABSL_GUARDED_BY(mu_);
   std::map<const serving::VersionMetrics*, std::map<int64_t, AccuracySums>> minutes_
       ABSL_GUARDED_BY(mu_);

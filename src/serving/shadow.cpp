@@ -157,6 +157,7 @@ ShadowMirror::ShadowMirror(size_t capacity, double max_cpu_share)
 }
 
 ShadowMirror::~ShadowMirror() {
+  stopping_.store(true);
   {
     absl::MutexLock lock(&mu_);
     stop_ = true;
@@ -200,14 +201,19 @@ void ShadowMirror::Loop() {
     auto start = std::chrono::steady_clock::now();
     RunOne(job);
     job = Job{};  // release the endpoint before resting
-    double ran = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    absl::MutexLock lock(&mu_);
-    busy_ = false;
-    // The CPU budget: rest in proportion to the run (woken early only to stop).
-    double rest = ran * (1 / max_cpu_share_ - 1);
-    if (rest > 0) {
-      auto stop = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_; };
-      mu_.AwaitWithTimeout(absl::Condition(&stop), absl::Seconds(rest));
+    auto end = std::chrono::steady_clock::now();
+    double ran = std::chrono::duration<double>(end - start).count();
+    {
+      absl::MutexLock lock(&mu_);
+      busy_ = false;
+    }
+    // The CPU budget: rest in proportion to the run, holding no lock (this thread runs under
+    // SCHED_IDLE: preempted while holding mu_, it would stall request threads in TryEnqueue).
+    auto until = end + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                           std::chrono::duration<double>(ran * (1 / max_cpu_share_ - 1)));
+    while (!stopping_.load(std::memory_order_relaxed) && std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
+          until - std::chrono::steady_clock::now(), std::chrono::milliseconds(20)));
     }
   }
 }

@@ -83,6 +83,7 @@ class ShadowMirror {
 
   const size_t capacity_;
   const double max_cpu_share_;
+  std::atomic<bool> stopping_{false};
   absl::Mutex mu_;
   std::deque<Job> queue_ ABSL_GUARDED_BY(mu_);
   bool busy_ ABSL_GUARDED_BY(mu_) = false;
