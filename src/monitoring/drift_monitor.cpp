@@ -33,38 +33,6 @@ int64_t WidthOf(const domain::TensorSpec& spec) {
 
 bool NumericType(DataType t) { return t != DataType::kBytes; }
 
-double NumberAt(const runtime::Tensor& t, int64_t i) {
-  switch (t.datatype) {
-    case DataType::kBool: return t.As<uint8_t>()[i] ? 1 : 0;
-    case DataType::kUint8: return t.As<uint8_t>()[i];
-    case DataType::kUint16: return t.As<uint16_t>()[i];
-    case DataType::kUint32: return t.As<uint32_t>()[i];
-    case DataType::kUint64: return static_cast<double>(t.As<uint64_t>()[i]);
-    case DataType::kInt8: return t.As<int8_t>()[i];
-    case DataType::kInt16: return t.As<int16_t>()[i];
-    case DataType::kInt32: return t.As<int32_t>()[i];
-    case DataType::kInt64: return static_cast<double>(t.As<int64_t>()[i]);
-    case DataType::kFp16: return runtime::HalfToFloat(t.As<uint16_t>()[i]);
-    case DataType::kFp32: return t.As<float>()[i];
-    case DataType::kFp64: return t.As<double>()[i];
-    default: return 0;
-  }
-}
-
-// The i-th element of a BYTES tensor, or nullopt when malformed.
-std::optional<std::string_view> BytesAt(const runtime::Tensor& t, int64_t index) {
-  size_t pos = 0;
-  for (int64_t i = 0; pos + 4 <= t.data.size(); ++i) {
-    uint32_t n = 0;
-    std::memcpy(&n, t.data.data() + pos, 4);
-    pos += 4;
-    if (pos + n > t.data.size()) return std::nullopt;
-    if (i == index) return std::string_view(t.data.data() + pos, n);
-    pos += n;
-  }
-  return std::nullopt;
-}
-
 }  // namespace
 
 FeatureWindow::Options VersionDrift::WindowOptions() {
@@ -173,8 +141,8 @@ void VersionDrift::Observe(const std::vector<Binding>& bindings,
     for (int64_t r = 0; r < std::min<int64_t>(rows, kMaxRowsPerRequest); ++r) {
       int64_t i = r * width + b.column;
       if (NumericType(t->datatype)) {
-        w.RecordNumber(b.feature, NumberAt(*t, i));
-      } else if (auto v = BytesAt(*t, i)) {
+        w.RecordNumber(b.feature, runtime::NumberElement(*t, i));
+      } else if (auto v = runtime::BytesElement(*t, i)) {
         w.RecordCategory(b.feature, *v);
       } else {
         w.RecordMissing(b.feature);

@@ -31,14 +31,6 @@ bool IsFloat(DataType t) {
   return t == DataType::kFp16 || t == DataType::kFp32 || t == DataType::kFp64;
 }
 
-double FloatAt(const runtime::Tensor& t, int64_t i) {
-  switch (t.datatype) {
-    case DataType::kFp16: return runtime::HalfToFloat(t.As<uint16_t>()[i]);
-    case DataType::kFp32: return t.As<float>()[i];
-    default: return t.As<double>()[i];
-  }
-}
-
 std::string IntegerAt(const runtime::Tensor& t, int64_t i) {
   switch (t.datatype) {
     case DataType::kBool: return t.As<uint8_t>()[i] ? "1" : "0";
@@ -51,21 +43,6 @@ std::string IntegerAt(const runtime::Tensor& t, int64_t i) {
     case DataType::kInt32: return std::to_string(t.As<int32_t>()[i]);
     default: return std::to_string(t.As<int64_t>()[i]);
   }
-}
-
-// The i-th element of a BYTES tensor (4-byte little-endian length + bytes each), or "" when the
-// buffer is malformed.
-std::string BytesAt(const runtime::Tensor& t, int64_t index) {
-  size_t pos = 0;
-  for (int64_t i = 0; pos + 4 <= t.data.size(); ++i) {
-    uint32_t n = 0;
-    std::memcpy(&n, t.data.data() + pos, 4);
-    pos += 4;
-    if (pos + n > t.data.size()) return "";
-    if (i == index) return t.data.substr(pos, n);
-    pos += n;
-  }
-  return "";
 }
 
 }  // namespace
@@ -101,9 +78,9 @@ std::vector<Prediction> ExtractPredictions(const std::vector<runtime::Tensor>& o
     Prediction& p = rows[r];
     if (probs != nullptr) {
       int64_t best = 0;
-      double best_p = FloatAt(*probs, r * prob_cols);
+      double best_p = runtime::NumberElement(*probs, r * prob_cols);
       for (int64_t c = 1; c < prob_cols; ++c) {
-        double v = FloatAt(*probs, r * prob_cols + c);
+        double v = runtime::NumberElement(*probs, r * prob_cols + c);
         if (v > best_p) {
           best_p = v;
           best = c;
@@ -112,7 +89,7 @@ std::vector<Prediction> ExtractPredictions(const std::vector<runtime::Tensor>& o
       if (prob_cols <= Prediction::kMaxProbabilities) {
         p.n_probabilities = static_cast<int>(prob_cols);
         for (int64_t c = 0; c < prob_cols; ++c) {
-          p.probabilities[c] = static_cast<float>(FloatAt(*probs, r * prob_cols + c));
+          p.probabilities[c] = static_cast<float>(runtime::NumberElement(*probs, r * prob_cols + c));
         }
       }
       p.has_label = true;
@@ -120,11 +97,13 @@ std::vector<Prediction> ExtractPredictions(const std::vector<runtime::Tensor>& o
     }
     if (label != nullptr) {
       p.has_label = true;
-      p.label = label->datatype == DataType::kBytes ? BytesAt(*label, r) : IntegerAt(*label, r);
+      p.label = label->datatype == DataType::kBytes
+                    ? std::string(runtime::BytesElement(*label, r).value_or(""))
+                    : IntegerAt(*label, r);
     }
     if (value != nullptr) {
       p.has_value = true;
-      p.value = FloatAt(*value, r);
+      p.value = runtime::NumberElement(*value, r);
     }
   }
   return rows;

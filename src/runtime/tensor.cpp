@@ -1,5 +1,7 @@
 #include "runtime/tensor.h"
 
+#include <cstring>
+
 #include <bit>
 #include <string>
 
@@ -66,6 +68,37 @@ std::string ShapeString(const std::vector<int64_t>& shape) {
   }
   out.push_back(']');
   return out;
+}
+
+double NumberElement(const Tensor& t, int64_t i) {
+  switch (t.datatype) {
+    case domain::DataType::kBool: return t.As<uint8_t>()[i] ? 1 : 0;
+    case domain::DataType::kUint8: return t.As<uint8_t>()[i];
+    case domain::DataType::kUint16: return t.As<uint16_t>()[i];
+    case domain::DataType::kUint32: return t.As<uint32_t>()[i];
+    case domain::DataType::kUint64: return static_cast<double>(t.As<uint64_t>()[i]);
+    case domain::DataType::kInt8: return t.As<int8_t>()[i];
+    case domain::DataType::kInt16: return t.As<int16_t>()[i];
+    case domain::DataType::kInt32: return t.As<int32_t>()[i];
+    case domain::DataType::kInt64: return static_cast<double>(t.As<int64_t>()[i]);
+    case domain::DataType::kFp16: return HalfToFloat(t.As<uint16_t>()[i]);
+    case domain::DataType::kFp32: return t.As<float>()[i];
+    case domain::DataType::kFp64: return t.As<double>()[i];
+    default: return 0;
+  }
+}
+
+std::optional<std::string_view> BytesElement(const Tensor& t, int64_t index) {
+  size_t pos = 0;
+  for (int64_t i = 0; pos + 4 <= t.data.size(); ++i) {
+    uint32_t n = 0;
+    std::memcpy(&n, t.data.data() + pos, 4);
+    pos += 4;
+    if (pos + n > t.data.size()) return std::nullopt;
+    if (i == index) return std::string_view(t.data.data() + pos, n);
+    pos += n;
+  }
+  return std::nullopt;
 }
 
 }  // namespace hotswap::runtime

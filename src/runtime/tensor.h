@@ -8,6 +8,8 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
+#include <string_view>
 #include <string>
 #include <vector>
 
@@ -34,6 +36,11 @@ struct Tensor {
 // IEEE 754 half precision <-> float (round to nearest even; NaN and infinities kept).
 uint16_t FloatToHalf(float value);
 float HalfToFloat(uint16_t half);
+
+// Element i of a numeric tensor as a double (BOOL as 0/1); 0 for BYTES.
+double NumberElement(const Tensor& t, int64_t i);
+// Element i of a BYTES tensor (a view into t.data), or nullopt when out of range or malformed.
+std::optional<std::string_view> BytesElement(const Tensor& t, int64_t i);
 
 // "[2,-1,4]" — for error messages.
 std::string ShapeString(const std::vector<int64_t>& shape);
