@@ -724,5 +724,25 @@ TEST_F(QualityRolloutTest, BadAbTestOptionsAreRefusedAndChangeNothing) {
   EXPECT_EQ(s_.Call("GET", "/api/v1/deployments?endpoint=s").json()["deployments"].size(), 1u);
 }
 
+TEST(ShadowConfig, CpuShareDefaultsToATenthOfACoreAndIsValidated) {
+  server::ServerConfig c;
+  EXPECT_DOUBLE_EQ(c.shadow_cpu_share, 0.1);
+  EXPECT_TRUE(c.Validate().ok());
+  for (double bad : {0.0, 0.005, 1.5, -1.0}) {
+    c.shadow_cpu_share = bad;
+    absl::Status s = c.Validate();
+    EXPECT_FALSE(s.ok()) << bad;
+    EXPECT_NE(s.message().find("shadow_cpu_share"), std::string::npos) << s;
+  }
+  testing_util::TempDir dir;
+  std::string path = dir.path() + "/c.json";
+  std::ofstream(path) << R"({"shadow_cpu_share": 0.5})";
+  server::ServerConfig f;
+  ASSERT_TRUE(f.MergeFile(path).ok());
+  EXPECT_DOUBLE_EQ(f.shadow_cpu_share, 0.5);
+  std::ofstream(path) << R"({"shadow_cpu_share": "half"})";
+  EXPECT_FALSE(server::ServerConfig().MergeFile(path).ok());
+}
+
 }  // namespace
 }  // namespace hotswap

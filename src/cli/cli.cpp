@@ -262,7 +262,8 @@ int Cli::Run(int argc, const char* const* argv) {
                     "max_artifact_bytes, log_level, max_inflight_per_endpoint, "
                     "max_infer_body_bytes, warmup_runs, load_timeout_ms, intra_op_threads, "
                     "audit_key, audit_key_file, audit_checkpoint_every, otlp_endpoint, "
-                    "trace_sample_ratio, monitoring, prediction_ttl_s, prediction_store_capacity, "
+                    "trace_sample_ratio, shadow_cpu_share, monitoring, prediction_ttl_s, "
+                    "prediction_store_capacity, "
                     "monitor_tick_ms, alert_webhook_url, deployment_webhook_url, "
                     "approval_webhook_url, validate_on_register, validate_all_deploys, "
                     "validation_load_budget_ms, validation_memory_budget_bytes, "
@@ -327,6 +328,10 @@ int Cli::Run(int argc, const char* const* argv) {
                     "Share of new traces recorded, 0..1 (a request's traceparent decides for "
                     "its own trace)")
       ->capture_default_str();
+  serve->add_option("--shadow-cpu-share", cfg.shadow_cpu_share,
+                    "Most of one core the shadow worker may use, 0.01..1: a slower shadow "
+                    "compares a sample of the mirrored copies and drops the rest (counted)")
+      ->capture_default_str();
   serve->callback([&] {
     server::ServerConfig merged;
     if (!config_file.empty()) {
@@ -378,6 +383,8 @@ int Cli::Run(int argc, const char* const* argv) {
       merged.otlp_endpoint = cfg.otlp_endpoint;
     if (serve->count("--trace-sample-ratio") || config_file.empty())
       merged.trace_sample_ratio = cfg.trace_sample_ratio;
+    if (serve->count("--shadow-cpu-share") || config_file.empty())
+      merged.shadow_cpu_share = cfg.shadow_cpu_share;
     if (auto s = merged.Validate(); !s.ok()) {
       err_ << "error: " << s.message() << "\n";
       rc = kExitUsage;

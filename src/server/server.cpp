@@ -185,6 +185,9 @@ absl::Status ServerConfig::MergeFile(const std::string& path) {
     } else if (key == "trace_sample_ratio") {
       if (!value.is_number()) return bad("a number from 0 to 1");
       trace_sample_ratio = value.get<double>();
+    } else if (key == "shadow_cpu_share") {
+      if (!value.is_number()) return bad("a number from 0.01 to 1");
+      shadow_cpu_share = value.get<double>();
     } else if (key == "approval_webhook_url") {
       if (!value.is_string()) return bad("a string");
       approval_webhook_url = value.get<std::string>();
@@ -213,7 +216,7 @@ absl::Status ServerConfig::MergeFile(const std::string& path) {
           "load_timeout_ms, intra_op_threads, monitoring, prediction_ttl_s, "
           "prediction_store_capacity, monitor_tick_ms, alert_webhook_url, deployment_webhook_url, "
           "audit_key, audit_key_file, audit_checkpoint_every, otlp_endpoint, trace_sample_ratio, "
-          "approval_webhook_url, validate_on_register, validate_all_deploys, "
+          "shadow_cpu_share, approval_webhook_url, validate_on_register, validate_all_deploys, "
           "validation_load_budget_ms, validation_memory_budget_bytes, validation_benchmark_runs, "
           "validation_report_ttl_s)"));
     }
@@ -300,6 +303,9 @@ absl::Status ServerConfig::Validate() const {
     return absl::InvalidArgumentError(absl::StrCat(
         "otlp_endpoint '", otlp_endpoint,
         "' must start with http:// or https:// (e.g. http://127.0.0.1:4318; empty = tracing off)"));
+  }
+  if (!(shadow_cpu_share >= 0.01 && shadow_cpu_share <= 1.0)) {
+    return absl::InvalidArgumentError("shadow_cpu_share must be from 0.01 to 1");
   }
   if (!(trace_sample_ratio >= 0.0 && trace_sample_ratio <= 1.0)) {
     return absl::InvalidArgumentError("trace_sample_ratio must be from 0 to 1");
@@ -632,7 +638,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const ServerConfig& confi
   api::InferenceApi::Options io;
   io.max_inflight_per_endpoint = config.max_inflight_per_endpoint;
   io.max_infer_body_bytes = config.max_infer_body_bytes;
-  c->mirror = std::make_unique<serving::ShadowMirror>();
+  c->mirror = std::make_unique<serving::ShadowMirror>(serving::ShadowMirror::kDefaultCapacity,
+                                                      config.shadow_cpu_share);
   io.mirror = c->mirror.get();
   storage::ArtifactStore* store = c->store.get();
   if (config.monitoring) {

@@ -72,6 +72,8 @@ struct ServerConfig {
   // the default). A base URL gets "/v1/traces" appended; a URL ending in /v1/traces is used as is.
   std::string otlp_endpoint;
   double trace_sample_ratio = 1.0;                // share of new traces recorded (0..1)
+  // Shadow rollouts (docs/rollouts.md): the shadow worker uses at most this share of one core.
+  double shadow_cpu_share = 0.1;
   // Approvals and validation gates (docs/governance.md).
   std::string approval_webhook_url;               // approval events are POSTed here ("" = none)
   bool validate_on_register = true;               // run the gates after every upload (async)
