@@ -11,7 +11,7 @@ APT_PACKAGES=(
   g++ cmake ninja-build pkg-config clang-14 gcovr
   # C++ libraries (Debian bookworm -dev packages)
   libabsl-dev nlohmann-json3-dev libsimdjson-dev libsqlite3-dev libssl-dev libfmt-dev
-  libcli11-dev libgtest-dev libgmock-dev libmicrohttpd-dev libcurl4-openssl-dev
+  libcli11-dev libgtest-dev libgmock-dev libcurl4-openssl-dev
   # tools the tests and scripts use
   sqlite3 curl python3-venv
   # PostgreSQL registry backend: libpq, and a server for its tests

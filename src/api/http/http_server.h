@@ -1,20 +1,28 @@
-// HttpServer: HTTP/1.1 (keep-alive, chunked, streaming uploads and downloads) on libmicrohttpd,
-// with a pool of worker threads each running its own poll() loop. Why libmicrohttpd: see
-// docs/architecture.md ("HTTP stack").
+// HttpServer: HTTP/1.1 (keep-alive, pipelining, chunked and Content-Length bodies, Expect:
+// 100-continue, streaming uploads and downloads) on its own epoll event loops: one per worker
+// thread, all waiting on the one listening socket (EPOLLEXCLUSIVE), each connection owned by the
+// thread that accepted it. Why our own loop and not a library: docs/architecture.md ("HTTP
+// stack").
 //
 // Request flow: headers arrive → route lookup (404/405) → middleware (auth; may answer at once)
 // → for buffered routes the body is collected up to Options::max_body_bytes (413 beyond) and the
 // handler runs; for streaming routes the StreamingHandler returns a BodyConsumer that receives
 // the body chunk by chunk. A client that disconnects mid-body triggers BodyConsumer::OnAbort.
+// Handlers run on the worker thread that read the request.
 //
-// Every response carries `x-request-id` (the client's, when it sent a sane one, else generated);
-// log lines written while handling the request carry the same id.
+// Limits: request line + headers at most Options::max_header_bytes (431 beyond); a malformed
+// request is a 400 and the connection is closed; a connection idle for connection_timeout_s is
+// closed. An answer given before the body was read (401, 404, 413...) closes the connection
+// after a lingering read, so the client sees the answer rather than a reset.
+//
+// Every response carries `x-request-id` (the client's, when it sent a sane one, else generated)
+// and `Date`; log lines written while handling the request carry the same id.
 //
 // Thread-safety: Start/Stop from one controlling thread. Handlers run concurrently on the worker
 // threads and must be thread-safe. The Router must not change after Start.
 //
-// Shutdown (Stop): stop accepting new connections, wait up to `drain_timeout_ms` for requests in
-// flight to finish, then close everything.
+// Shutdown (Stop): stop accepting new connections, answer what is in flight (with `Connection:
+// close`) for up to `drain_timeout_ms`, close idle connections, then close everything.
 #pragma once
 
 #include <atomic>
@@ -23,12 +31,11 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "api/http/http_types.h"
 #include "api/http/router.h"
-
-struct MHD_Daemon;
 
 namespace hotswap::http {
 
@@ -42,6 +49,7 @@ class HttpServer {
     int connection_timeout_s = 120;        // idle keep-alive connections are closed after this
     int max_connections = 4096;
     int drain_timeout_ms = 30000;
+    int64_t max_header_bytes = 16 * 1024;  // request line + headers; 431 beyond
   };
   // Runs before the handler. Return a response to answer at once (e.g. 401), or nullopt.
   using Middleware = std::function<std::optional<HttpResponse>(HttpRequest&, const Route&)>;
@@ -59,14 +67,12 @@ class HttpServer {
   int port() const { return port_; }
   int64_t requests_in_flight() const { return in_flight_.load(); }
 
-  // Implementation detail, public for the C callbacks.
-  struct RequestState;
-  int HandleAccess(void* connection, const char* url, const char* method, const char* upload_data,
-                   size_t* upload_data_size, void** con_cls);
-  void HandleCompleted(void* connection, void** con_cls, int toe);
+  // Implementation details (http_server.cpp).
+  struct Connection;
+  struct Worker;
 
  private:
-  int QueueResponse(void* connection, RequestState* st, HttpResponse&& resp);
+  friend struct Worker;
   HttpResponse RespondError(const HttpRequest& req, const absl::Status& s) const;
   int64_t BodyLimit(const Route& route) const;
 
@@ -74,9 +80,12 @@ class HttpServer {
   const Router* router_;
   Middleware middleware_;
   ErrorResponder error_responder_;
-  MHD_Daemon* daemon_ = nullptr;
+  int listen_fd_ = -1;
   int port_ = 0;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::atomic<bool> draining_{false};
   std::atomic<int64_t> in_flight_{0};
+  std::atomic<int64_t> connections_{0};
   std::atomic<uint64_t> request_counter_{0};
   std::string id_prefix_;
 };

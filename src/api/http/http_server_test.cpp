@@ -1,7 +1,11 @@
 #include "api/http/http_server.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -43,6 +47,59 @@ Result Fetch(const std::string& method, const std::string& url, const std::strin
   return r;
 }
 
+// A raw TCP client: what the server sends back for exactly the bytes given, read until the
+// server closes or `idle_ms` pass without data.
+class RawClient {
+ public:
+  explicit RawClient(int port) {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    connected_ = connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    timeval tv{0, 200 * 1000};
+    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  }
+  ~RawClient() { close(fd_); }
+  bool connected() const { return connected_; }
+  void Send(const std::string& bytes) {
+    ASSERT_EQ(send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL), static_cast<ssize_t>(bytes.size()));
+  }
+  // Reads until the peer closes (closed() then true) or nothing arrives for ~idle_ms.
+  std::string Read(int idle_ms = 400) {
+    std::string got;
+    char buf[65536];
+    int idle = 0;
+    while (idle < idle_ms) {
+      ssize_t n = recv(fd_, buf, sizeof buf, 0);
+      if (n > 0) {
+        got.append(buf, static_cast<size_t>(n));
+        idle = 0;
+      } else if (n == 0) {
+        closed_ = true;
+        break;
+      } else {
+        idle += 200;
+      }
+    }
+    return got;
+  }
+  bool closed() const { return closed_; }
+  void ShutdownWrite() { shutdown(fd_, SHUT_WR); }
+
+ private:
+  int fd_ = -1;
+  bool connected_ = false;
+  bool closed_ = false;
+};
+
+size_t Count(const std::string& hay, const std::string& needle) {
+  size_t n = 0;
+  for (size_t p = hay.find(needle); p != std::string::npos; p = hay.find(needle, p + 1)) ++n;
+  return n;
+}
+
 class CountingConsumer : public BodyConsumer {
  public:
   explicit CountingConsumer(std::atomic<int64_t>* total) : total_(total) {}
@@ -72,6 +129,12 @@ class HttpServerTest : public ::testing::Test {
       HttpResponse r;
       r.content_type = "text/plain";
       r.body = req.body;
+      return r;
+    });
+    router_.Add("HEAD", "/h", "none", [](HttpRequest&) {
+      HttpResponse r;
+      r.content_type = "text/plain";
+      r.body = "twelve bytes";
       return r;
     });
     router_.Add("GET", "/secret", "admin", [](HttpRequest&) { return HttpResponse::Json(200, {}); });
@@ -184,6 +247,128 @@ TEST_F(HttpServerTest, StartFailsClearlyWhenPortIsTaken) {
   absl::Status s = second.Start();
   EXPECT_TRUE(absl::IsUnavailable(s)) << s;
   EXPECT_NE(s.message().find("cannot listen"), std::string::npos);
+}
+
+TEST_F(HttpServerTest, KeepAliveAnswersPipelinedRequestsInOrder) {
+  RawClient c(server_->port());
+  ASSERT_TRUE(c.connected());
+  c.Send("GET /hello/a HTTP/1.1\r\nHost: x\r\n\r\n"
+         "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nfirst"
+         "GET /hello/b HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::string got = c.Read();
+  EXPECT_FALSE(c.closed()) << "HTTP/1.1 keeps the connection open";
+  EXPECT_EQ(Count(got, "HTTP/1.1 200 OK\r\n"), 3u) << got;
+  size_t a = got.find(R"({"hello":"a")"), e = got.find("first"), b = got.find(R"({"hello":"b")");
+  ASSERT_NE(a, std::string::npos);
+  ASSERT_NE(e, std::string::npos);
+  ASSERT_NE(b, std::string::npos);
+  EXPECT_LT(a, e);
+  EXPECT_LT(e, b);
+  EXPECT_NE(got.find("\r\nDate: "), std::string::npos);
+  EXPECT_NE(got.find("\r\nx-request-id: "), std::string::npos);
+}
+
+TEST_F(HttpServerTest, ChunkedRequestBodiesAreDecoded) {
+  RawClient c(server_->port());
+  c.Send("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+         "4;ext=1\r\nchun\r\n6\r\nked-ok\r\n0\r\nTrailer: t\r\n\r\n");
+  std::string got = c.Read();
+  EXPECT_NE(got.find("HTTP/1.1 200 OK"), std::string::npos) << got;
+  EXPECT_NE(got.find("Content-Length: 10\r\n"), std::string::npos) << got;
+  EXPECT_NE(got.find("\r\n\r\nchunked-ok"), std::string::npos) << got;
+  // A streaming route sees every byte of a chunked upload too.
+  RawClient u(server_->port());
+  u.Send("PUT /upload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+         "3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n");
+  EXPECT_NE(u.Read().find(R"({"bytes":5})"), std::string::npos);
+  EXPECT_EQ(uploaded_.load(), 5);
+}
+
+TEST_F(HttpServerTest, ExpectContinueGets100BeforeTheBody) {
+  RawClient c(server_->port());
+  c.Send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n");
+  EXPECT_EQ(c.Read(), "HTTP/1.1 100 Continue\r\n\r\n");
+  c.Send("abc");
+  std::string got = c.Read();
+  EXPECT_NE(got.find("HTTP/1.1 200 OK"), std::string::npos) << got;
+  EXPECT_NE(got.find("\r\n\r\nabc"), std::string::npos) << got;
+}
+
+TEST_F(HttpServerTest, EarlyAnswerSkipsTheContinueAndClosesAfterIt) {
+  // Too large for the route: 413 at once, no 100 Continue, the connection closes.
+  RawClient c(server_->port());
+  c.Send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\nExpect: 100-continue\r\n\r\n");
+  std::string got = c.Read();
+  EXPECT_EQ(got.find("100 Continue"), std::string::npos) << got;
+  EXPECT_NE(got.find("HTTP/1.1 413 Content Too Large"), std::string::npos) << got;
+  EXPECT_NE(got.find("Connection: close"), std::string::npos) << got;
+  EXPECT_NE(got.find("resource_exhausted"), std::string::npos) << got;
+}
+
+TEST_F(HttpServerTest, MalformedRequestsAre400WithAJsonBodyAndClose) {
+  for (const char* bad : {"NONSENSE\r\n\r\n", "GET /hello/a HTTP/1.1 extra\r\n\r\n",
+                          "GET /hello/a HTTP/1.1\r\nno colon here\r\n\r\n",
+                          "POST /echo HTTP/1.1\r\nContent-Length: x1\r\n\r\n",
+                          "POST /echo HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+                          "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"}) {
+    RawClient c(server_->port());
+    c.Send(bad);
+    std::string got = c.Read();
+    EXPECT_NE(got.find("HTTP/1.1 400 Bad Request"), std::string::npos) << bad << " -> " << got;
+    EXPECT_NE(got.find(R"({"error":)"), std::string::npos) << got;
+    EXPECT_TRUE(c.closed()) << bad;
+  }
+  RawClient v(server_->port());
+  v.Send("GET / HTTP/2.0\r\n\r\n");
+  EXPECT_NE(v.Read().find("HTTP/1.1 505"), std::string::npos);
+  // The server still answers afterwards.
+  EXPECT_EQ(Fetch("GET", Url("/hello/x")).status, 200);
+}
+
+TEST_F(HttpServerTest, HeadersBeyondTheLimitAre431) {
+  RawClient c(server_->port());
+  c.Send("GET /hello/a HTTP/1.1\r\nX-Big: " + std::string(20000, 'b') + "\r\n\r\n");
+  std::string got = c.Read();
+  EXPECT_NE(got.find("HTTP/1.1 431 Request Header Fields Too Large"), std::string::npos)
+      << got.substr(0, 200);
+  EXPECT_TRUE(c.closed());
+}
+
+TEST_F(HttpServerTest, Http10ClosesUnlessKeepAliveAndConnectionCloseIsHonoured) {
+  RawClient a(server_->port());
+  a.Send("GET /hello/a HTTP/1.0\r\n\r\n");
+  std::string got = a.Read();
+  EXPECT_NE(got.find("HTTP/1.1 200 OK"), std::string::npos);
+  EXPECT_NE(got.find("Connection: close"), std::string::npos);
+  EXPECT_TRUE(a.closed());
+  RawClient b(server_->port());
+  b.Send("GET /hello/a HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+  got = b.Read();
+  EXPECT_NE(got.find("Connection: keep-alive"), std::string::npos);
+  EXPECT_FALSE(b.closed());
+  RawClient c(server_->port());
+  c.Send("GET /hello/a HTTP/1.1\r\nConnection: close\r\n\r\n");
+  got = c.Read();
+  EXPECT_NE(got.find("Connection: close"), std::string::npos);
+  EXPECT_TRUE(c.closed());
+}
+
+TEST_F(HttpServerTest, HeadAnswersHeadersOnly) {
+  RawClient c(server_->port());
+  c.Send("HEAD /h HTTP/1.1\r\n\r\nGET /hello/z HTTP/1.1\r\n\r\n");
+  std::string got = c.Read();
+  EXPECT_NE(got.find("Content-Length: 12\r\n"), std::string::npos) << got;
+  EXPECT_EQ(got.find("twelve bytes"), std::string::npos) << got;
+  EXPECT_NE(got.find(R"({"hello":"z")"), std::string::npos) << got;
+}
+
+TEST_F(HttpServerTest, ClientThatHalfClosesStillGetsItsAnswer) {
+  RawClient c(server_->port());
+  c.Send("GET /hello/half HTTP/1.1\r\n\r\n");
+  c.ShutdownWrite();
+  std::string got = c.Read();
+  EXPECT_NE(got.find(R"({"hello":"half")"), std::string::npos) << got;
+  EXPECT_TRUE(c.closed());
 }
 
 TEST(RouterTest, MatchesLiteralBeforeFallingThroughAndListsAllowedMethods) {
