@@ -260,7 +260,7 @@ int Cli::Run(int argc, const char* const* argv) {
                     "s3_multipart_threshold_bytes, s3_part_size_bytes, s3_max_attempts, threads, "
                     "max_body_bytes, "
                     "max_artifact_bytes, log_level, max_inflight_per_endpoint, "
-                    "max_infer_body_bytes, warmup_runs, load_timeout_ms, intra_op_threads, "
+                    "max_infer_body_bytes, warmup_runs, load_timeout_ms, intra_op_threads, memory_arena, "
                     "audit_key, audit_key_file, audit_checkpoint_every, otlp_endpoint, "
                     "trace_sample_ratio, shadow_cpu_share, monitoring, prediction_ttl_s, "
                     "prediction_store_capacity, "
@@ -301,6 +301,10 @@ int Cli::Run(int argc, const char* const* argv) {
       ->capture_default_str();
   serve->add_option("--intra-op-threads", cfg.intra_op_threads, "Engine threads per inference run")
       ->capture_default_str();
+  bool memory_arena = false;
+  serve->add_flag("--memory-arena", memory_arena,
+                  "Give ONNX Runtime sessions their CPU memory arena and memory-pattern planning "
+                  "(off by default: faster on small models; large models may want it)");
   bool no_monitoring = false;
   serve->add_flag("--no-monitoring", no_monitoring,
                   "Do not remember predictions for feedback joins, drift or quality analysis "
@@ -367,6 +371,7 @@ int Cli::Run(int argc, const char* const* argv) {
     if (serve->count("--intra-op-threads") || config_file.empty())
       merged.intra_op_threads = cfg.intra_op_threads;
     if (no_monitoring) merged.monitoring = false;
+    if (memory_arena) merged.memory_arena = true;
     if (serve->count("--prediction-ttl-s") || config_file.empty())
       merged.prediction_ttl_s = cfg.prediction_ttl_s;
     if (serve->count("--prediction-store-capacity") || config_file.empty())

@@ -30,6 +30,12 @@ namespace hotswap::runtime {
 
 struct LoadOptions {
   int intra_op_threads = 1;  // engine threads per Run; 1 = the request thread only
+  // ONNX Runtime: the engine's own CPU memory arena and memory-pattern planning. Off by
+  // default: on small models each Run then allocates straight from malloc, which measured
+  // 3.66 vs 4.28 µs per Run on the demo model and +5-10% served requests with two request
+  // threads (the arena takes a lock per allocation). Large models with big intermediate tensors
+  // may want it on (bench/results/runtime_onnx.md).
+  bool memory_arena = false;
   // The schema registered with the version, when there is one; backends describe the model from
   // the artifact and the loader checks the two agree.
   std::optional<domain::TensorSchema> declared_schema;

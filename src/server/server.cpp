@@ -159,6 +159,9 @@ absl::Status ServerConfig::MergeFile(const std::string& path) {
     } else if (key == "intra_op_threads") {
       if (!value.is_number_integer()) return bad("an integer");
       intra_op_threads = value.get<int>();
+    } else if (key == "memory_arena") {
+      if (!value.is_boolean()) return bad("true or false");
+      memory_arena = value.get<bool>();
     } else if (key == "monitoring") {
       if (!value.is_boolean()) return bad("true or false");
       monitoring = value.get<bool>();
@@ -213,7 +216,7 @@ absl::Status ServerConfig::MergeFile(const std::string& path) {
           "artifact_cache_dir, artifact_cache_max_bytes, s3_multipart_threshold_bytes, "
           "s3_part_size_bytes, s3_max_attempts, threads, max_body_bytes, "
           "max_artifact_bytes, log_level, max_inflight_per_endpoint, max_infer_body_bytes, warmup_runs, "
-          "load_timeout_ms, intra_op_threads, monitoring, prediction_ttl_s, "
+          "load_timeout_ms, intra_op_threads, memory_arena, monitoring, prediction_ttl_s, "
           "prediction_store_capacity, monitor_tick_ms, alert_webhook_url, deployment_webhook_url, "
           "audit_key, audit_key_file, audit_checkpoint_every, otlp_endpoint, trace_sample_ratio, "
           "shadow_cpu_share, approval_webhook_url, validate_on_register, validate_all_deploys, "
@@ -542,6 +545,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const ServerConfig& confi
   mo.warmup_runs = config.warmup_runs;
   mo.load_timeout_ms = config.load_timeout_ms;
   mo.intra_op_threads = config.intra_op_threads;
+  mo.memory_arena = config.memory_arena;
   if (config.monitoring) {
     monitoring::Monitor* mon_for_loads = c->monitor.get();
     mo.make_observer = [mon_for_loads](const serving::ServedVersion& sv) {

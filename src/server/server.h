@@ -55,6 +55,7 @@ struct ServerConfig {
   int warmup_runs = 5;                            // runs before a loaded version is published
   int64_t load_timeout_ms = 120'000;              // fetch + load + warm-up
   int intra_op_threads = 1;                       // engine threads per inference run
+  bool memory_arena = false;                      // ONNX Runtime's CPU arena (runtime/backend.h)
   // Monitoring (docs/monitoring.md).
   bool monitoring = true;                         // latency windows, feedback joins, alerts
   int64_t prediction_ttl_s = 86'400;              // predictions wait this long for feedback

@@ -312,9 +312,10 @@ absl::StatusOr<std::shared_ptr<ServedVersion>> ModelManager::LoadVersion(
   };
   auto task = std::make_shared<std::packaged_task<Outcome()>>(
       [backend, path, declared = v.schema, threads = options_.intra_op_threads,
-       runs = options_.warmup_runs]() -> Outcome {
+       arena = options_.memory_arena, runs = options_.warmup_runs]() -> Outcome {
         runtime::LoadOptions lo;
         lo.intra_op_threads = threads;
+        lo.memory_arena = arena;
         lo.declared_schema = declared;
         auto model = backend->Load(path, lo);
         std::error_code ec;

@@ -113,6 +113,7 @@ class ModelManager {
     int warmup_runs = 5;            // runs on synthesised inputs before a version is published
     int64_t load_timeout_ms = 120'000;
     int intra_op_threads = 1;       // engine threads per Run
+    bool memory_arena = false;      // runtime::LoadOptions::memory_arena
     // Called on the loader thread before a version is published; may return nullptr.
     std::function<std::shared_ptr<VersionObserver>(const ServedVersion&)> make_observer;
   };

@@ -637,6 +637,8 @@ absl::StatusOr<std::unique_ptr<LoadedModel>> OnnxBackend::Load(const std::string
   if (s == nullptr) s = Api().SetSessionExecutionMode(so, ORT_SEQUENTIAL);
   if (s == nullptr) s = Api().SetSessionGraphOptimizationLevel(so, ORT_ENABLE_ALL);
   if (s == nullptr) s = Api().SetSessionLogId(so, log_id.c_str());
+  if (s == nullptr && !options.memory_arena) s = Api().DisableCpuMemArena(so);
+  if (s == nullptr && !options.memory_arena) s = Api().DisableMemPattern(so);
   if (s == nullptr) {
     s = Api().AddSessionConfigEntry(so, kOrtSessionOptionsConfigAllowIntraOpSpinning, "0");
   }

@@ -6,7 +6,8 @@
 // until exit (ONNX Runtime requires the env to outlive every session); its log lines go to
 // hotswap::log at warning level and above. Each session: intra-op threads from
 // LoadOptions::intra_op_threads (1 = the calling thread only), inter-op 1, sequential execution,
-// every graph optimisation, no spinning threads (session.intra_op/inter_op.allow_spinning = 0).
+// every graph optimisation, no spinning threads (session.intra_op/inter_op.allow_spinning = 0),
+// and, unless LoadOptions::memory_arena, no CPU memory arena and no memory-pattern planning.
 //
 // Schema: inputs and outputs as the session describes them; ONNX element types map to
 // domain::DataType (STRING -> BYTES), symbolic or unknown dimensions -> -1. A model with a

@@ -396,6 +396,17 @@ TEST_F(OnnxBackendTest, SeveralIntraOpThreadsGiveTheSameResults) {
   ExpectReference(*model, "iris_b64");
 }
 
+TEST_F(OnnxBackendTest, WithTheMemoryArenaAsWithoutTheResultsAgreeWithTheReference) {
+  // Off is the default; both must match the reference computed outside ONNX Runtime.
+  for (bool arena : {false, true}) {
+    auto model = MustLoad("iris.onnx", LoadOptions{.memory_arena = arena});
+    ASSERT_NE(model, nullptr) << arena;
+    ExpectReference(*model, "iris_b64");
+    ExpectReference(*model, "iris_b1");
+  }
+  EXPECT_FALSE(LoadOptions{}.memory_arena);
+}
+
 // ---- output selection -----------------------------------------------------------------------
 
 TEST_F(OnnxBackendTest, SelectsOutputsByNameInTheRequestedOrder) {
