@@ -135,6 +135,7 @@ void InferenceApi::RegisterRoutes(http::Router* router) {
     router->Add("GET", prefix + "/ready", "read", bind(&InferenceApi::ModelReady));
     http::Route& infer = router->Add("POST", prefix + "/infer", "read", bind(&InferenceApi::Infer));
     infer.access_log = false;
+    infer.batch_answers = true;
     infer.max_body_bytes = options_.max_infer_body_bytes;
   }
   router->Add("GET", "/v2/models/{model}/config", "read", bind(&InferenceApi::ModelConfig));

@@ -29,7 +29,9 @@ using Clock = std::chrono::steady_clock;
 constexpr size_t kReadChunk = 64 * 1024;        // one recv()
 constexpr size_t kStreamChunk = 256 * 1024;     // one BodyStreamer call
 constexpr auto kLinger = std::chrono::seconds(5);  // reading what a refused client still sends
-constexpr int kAcceptBatch = 4;                 // accepts per wake-up: spreads new connections
+constexpr int kAcceptBatch = 1;                 // accepts per wake-up: spreads new connections
+constexpr size_t kMaxDeferredSends = 16;        // answers held back to be sent together, at most
+constexpr auto kMaxDeferral = std::chrono::milliseconds(1);  // ... and for at most about this long
 
 const char* Reason(int status) {
   switch (status) {
@@ -211,7 +213,8 @@ struct HttpServer::Connection {
   bool http10 = false;
   bool keep_alive = true;
   bool expect_continue = false;
-  bool peer_closed = false;  // the client shut down its side: finish writing, then close
+  bool peer_closed = false;
+  bool send_deferred = false;  // waiting in Worker::deferred  // the client shut down its side: finish writing, then close
   bool close_after = false;  // close (after a lingering read when `linger`) once `out` is sent
   bool linger = false;
   // Body framing.
@@ -235,6 +238,12 @@ struct HttpServer::Worker {
   // Closed connections are freed after the event that closed them has been handled (callers up
   // the stack may still hold them; they check `fd < 0`).
   std::vector<std::unique_ptr<Connection>> closed;
+  // Answers computed while handling one epoll batch are sent together at its end (or once
+  // kMaxDeferredSends wait): the client side then wakes once for several answers instead of
+  // once per answer. Measured: +20-35% served requests (docs/architecture.md).
+  std::vector<Connection*> deferred;
+  std::vector<Connection*> resume;     // answered, with a pipelined request waiting
+  Clock::time_point deferred_since{};  // when the oldest held-back answer was ready
   char listen_tag = 0;  // epoll data.ptr markers
   char wake_tag = 0;
   std::string read_buf = std::string(kReadChunk, '\0');
@@ -267,6 +276,8 @@ struct HttpServer::Worker {
   void SetWriteInterest(Connection* c, bool on);
   void Close(Connection* c, bool ok);
   void Tick();
+  void SendDeferred();
+  void SendAllDeferred();
 };
 
 namespace {
@@ -345,7 +356,10 @@ absl::Status HttpServer::Start() {
     w->epfd = epoll_create1(EPOLL_CLOEXEC);
     w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     epoll_event ev{};
-    ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+    // Not EPOLLEXCLUSIVE: that wakes the first waiting worker, nearly always the same one, which
+    // then owns most connections, so one slow handler holds up more of them. Every waiting
+    // worker wakes and they race for each connection instead (a few threads: a small herd).
+    ev.events = EPOLLIN;
     ev.data.ptr = &w->listen_tag;
     bool ok = w->epfd >= 0 && w->wake_fd >= 0 && epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) == 0;
     ev.events = EPOLLIN;
@@ -428,7 +442,9 @@ void HttpServer::Worker::Run() {
           OnReadable(c);  // reads EOF and errors too
         }
       }
+      if (deferred.size() >= kMaxDeferredSends) SendDeferred();
     }
+    SendAllDeferred();
     closed.clear();
     auto now = Clock::now();
     if (now >= next_tick || server->draining_.load(std::memory_order_relaxed)) {
@@ -859,6 +875,10 @@ bool HttpServer::Worker::FeedBody(Connection* c) {
 
 void HttpServer::Worker::Dispatch(Connection* c) {
   ServerExchange& ex = *c->ex;
+  if (!deferred.empty() &&
+      (ex.consumer || !ex.route->batch_answers || Clock::now() - deferred_since > kMaxDeferral)) {
+    SendDeferred();  // nothing ready waits behind a handler that may be slow
+  }
   log::ScopedRequestId scoped(ex.req.request_id);
   HttpResponse resp;
   if (ex.consumer) {
@@ -899,8 +919,44 @@ void HttpServer::Worker::Answer(Connection* c, HttpResponse&& resp) {
   }
   c->state = Connection::State::kWriting;
   if (c->stream) FillStream(c);
+  if (ex != nullptr && ex->route != nullptr && ex->route->batch_answers && !c->send_deferred) {
+    if (deferred.empty()) deferred_since = Clock::now();
+    c->send_deferred = true;
+    deferred.push_back(c);
+    return;
+  }
   if (!Flush(c)) return;  // the rest when the socket is writable (or the connection is gone)
   Written(c);
+}
+
+// Sends the answers held back. A connection with a pipelined request waiting goes on `resume`
+// (handled by the event loop, so this never re-enters request handling).
+void HttpServer::Worker::SendDeferred() {
+  if (deferred.empty()) return;
+  std::vector<Connection*> batch;
+  batch.swap(deferred);
+  for (Connection* c : batch) {
+    c->send_deferred = false;
+    if (c->fd < 0 || !Flush(c)) continue;
+    Written(c);
+    if (c->fd >= 0 && c->state == Connection::State::kHeaders && !c->in.empty()) {
+      resume.push_back(c);
+    }
+  }
+  batch.clear();
+  if (deferred.empty()) deferred.swap(batch);  // keep the capacity
+}
+
+void HttpServer::Worker::SendAllDeferred() {
+  SendDeferred();
+  while (!resume.empty()) {
+    std::vector<Connection*> again;
+    again.swap(resume);
+    for (Connection* c : again) {
+      if (c->fd >= 0 && c->state == Connection::State::kHeaders) Process(c);
+    }
+    SendDeferred();
+  }
 }
 
 void HttpServer::Worker::RefuseMalformed(Connection* c, int status, const std::string& message) {

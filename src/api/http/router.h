@@ -18,6 +18,10 @@ struct Route {
   StreamingHandler streaming;        // streamed body (uploads); exactly one of the two is set
   bool access_log = true;            // write an access-log line per request
   int64_t max_body_bytes = -1;       // buffered body limit; -1 = the server's default
+  // A quick handler (e.g. V2 infer): answers computed before it in the same epoll batch may
+  // wait for it (at most ~1 ms in all) to be sent together. Before any other handler they are
+  // sent first, so a slow handler never holds back answers that are ready.
+  bool batch_answers = false;
   std::vector<std::string> segments; // parsed pattern
 };
 
