@@ -8,6 +8,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "auth/token_store.h"
+#include "common/json_post.h"
 #include "common/log.h"
 #include "common/names.h"
 #include "common/sha256.h"
@@ -20,8 +21,6 @@ using registry::ApprovalPolicy;
 using registry::ApprovalRequest;
 
 namespace {
-
-size_t DiscardBody(char*, size_t size, size_t n, void*) { return size * n; }
 
 bool KnownRole(const std::string& role) { return auth::ParseRole(role).has_value(); }
 
@@ -355,20 +354,7 @@ void ApprovalService::SenderLoop() {
     bool ok = false;
     for (int attempt = 0; attempt < options_.webhook_attempts && !ok; ++attempt) {
       if (attempt > 0) absl::SleepFor(absl::Milliseconds(200 * attempt));
-      curl_easy_reset(curl);
-      struct curl_slist* headers = curl_slist_append(nullptr, "Content-Type: application/json");
-      curl_easy_setopt(curl, CURLOPT_URL, options_.webhook_url.c_str());
-      curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-      curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.c_str());
-      curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
-      curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(options_.webhook_timeout_ms));
-      curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-      curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &DiscardBody);
-      CURLcode rc = curl_easy_perform(curl);
-      long status = 0;
-      curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-      curl_slist_free_all(headers);
-      ok = rc == CURLE_OK && status >= 200 && status < 300;
+      ok = IsSuccess(PostJsonOnce(curl, options_.webhook_url, body, options_.webhook_timeout_ms));
     }
     (ok ? webhook_sent_ : webhook_failed_).fetch_add(1);
     if (!ok) {

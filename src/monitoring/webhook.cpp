@@ -4,12 +4,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/json_post.h"
 #include "common/log.h"
 
 namespace hotswap::monitoring {
-namespace {
-size_t DiscardBody(char*, size_t size, size_t nmemb, void*) { return size * nmemb; }
-}  // namespace
 
 WebhookSender::WebhookSender(std::string url, size_t max_queued)
     : url_(std::move(url)), max_queued_(max_queued) {
@@ -52,20 +50,7 @@ void WebhookSender::Loop() {
     bool ok = false;
     for (int attempt = 0; attempt < (stopping ? 1 : 3) && !ok; ++attempt) {
       if (attempt > 0) absl::SleepFor(absl::Milliseconds(200 * attempt));
-      curl_easy_reset(curl);
-      struct curl_slist* headers = curl_slist_append(nullptr, "Content-Type: application/json");
-      curl_easy_setopt(curl, CURLOPT_URL, url_.c_str());
-      curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-      curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.c_str());
-      curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
-      curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 5000L);
-      curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-      curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &DiscardBody);
-      CURLcode rc = curl_easy_perform(curl);
-      long status = 0;
-      curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-      curl_slist_free_all(headers);
-      ok = rc == CURLE_OK && status >= 200 && status < 300;
+      ok = IsSuccess(PostJsonOnce(curl, url_, body, 5000));
     }
     (ok ? sent_ : failed_).fetch_add(1);
     if (!ok) log::Warn("webhook delivery failed", {{"url", url_}});

@@ -556,22 +556,31 @@ void DeploymentService::StartRolloutTrace(domain::Deployment& d, const std::stri
   d.rollout["trace"] = std::move(t);
 }
 
-void DeploymentService::EndStepSpan(ActiveRollout& a) {
-  if (tracer_ == nullptr || !a.trace || a.step_span == 0) return;
+tracing::Span DeploymentService::EndedRolloutSpan(const ActiveRollout& a, const char* name,
+                                                 tracing::SpanId span_id,
+                                                 tracing::SpanId parent_span_id,
+                                                 int64_t start_ms) const {
   tracing::Span s;
   s.trace_id = a.trace->trace_id;
-  s.span_id = a.step_span;
-  s.parent_span_id = a.trace->span_id;
+  s.span_id = span_id;
+  s.parent_span_id = parent_span_id;
   s.trace_state = a.trace->trace_state;
   s.flags = a.trace->flags;
-  s.name = "rollout.step";
-  s.start_unix_nanos = MillisToNanos(a.step_span_start_ms);
+  s.name = name;
+  s.start_unix_nanos = MillisToNanos(start_ms);
   s.end_unix_nanos = std::max(s.start_unix_nanos, MillisToNanos(clock_->NowMillis()));
   s.SetString("hotswap.deployment.id", a.d.id);
   s.SetString("hotswap.endpoint", a.d.endpoint);
   s.SetString("hotswap.model", a.d.model_name);
   s.SetString("hotswap.version", std::to_string(a.d.version));
   s.SetString("hotswap.rollout.strategy", a.d.strategy);
+  return s;
+}
+
+void DeploymentService::EndStepSpan(ActiveRollout& a) {
+  if (tracer_ == nullptr || !a.trace || a.step_span == 0) return;
+  tracing::Span s = EndedRolloutSpan(a, "rollout.step", a.step_span, a.trace->span_id,
+                                     a.step_span_start_ms);
   s.SetInt("hotswap.rollout.step", static_cast<int64_t>(a.step) + 1);
   s.SetDouble("hotswap.rollout.weight", a.spec.steps[a.step].weight_bp / 100.0);
   s.SetString("hotswap.rollout.action", a.step_action.empty() ? "end" : a.step_action);
@@ -585,20 +594,8 @@ void DeploymentService::EndStepSpan(ActiveRollout& a) {
 void DeploymentService::EndRolloutSpan(ActiveRollout& a, const std::string& state,
                                        const std::string& why) {
   if (tracer_ == nullptr || !a.trace) return;
-  tracing::Span s;
-  s.trace_id = a.trace->trace_id;
-  s.span_id = a.trace->span_id;
-  s.parent_span_id = a.trace_parent;
-  s.trace_state = a.trace->trace_state;
-  s.flags = a.trace->flags;
-  s.name = "rollout";
-  s.start_unix_nanos = MillisToNanos(a.d.created_at_ms);
-  s.end_unix_nanos = std::max(s.start_unix_nanos, MillisToNanos(clock_->NowMillis()));
-  s.SetString("hotswap.deployment.id", a.d.id);
-  s.SetString("hotswap.endpoint", a.d.endpoint);
-  s.SetString("hotswap.model", a.d.model_name);
-  s.SetString("hotswap.version", std::to_string(a.d.version));
-  s.SetString("hotswap.rollout.strategy", a.d.strategy);
+  tracing::Span s =
+      EndedRolloutSpan(a, "rollout", a.trace->span_id, a.trace_parent, a.d.created_at_ms);
   s.SetInt("hotswap.rollout.steps", static_cast<int64_t>(a.spec.steps.size()));
   s.SetString("hotswap.rollout.state", state);
   s.SetString("hotswap.rollout.reason", why);

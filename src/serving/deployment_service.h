@@ -175,6 +175,10 @@ class DeploymentService {
                          const std::string& tracestate);
   // Tracing: the open step span ends (and is queued for export); and the rollout's own span.
   void EndStepSpan(ActiveRollout& a) ABSL_EXCLUSIVE_LOCKS_REQUIRED(rollout_mu_);
+  // A span of this rollout's trace ending now, with the rollout's identifying attributes.
+  tracing::Span EndedRolloutSpan(const ActiveRollout& a, const char* name,
+                                 tracing::SpanId span_id, tracing::SpanId parent_span_id,
+                                 int64_t start_ms) const;
   void EndRolloutSpan(ActiveRollout& a, const std::string& state, const std::string& why)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(rollout_mu_);
   void TickOne(ActiveRollout& a, int64_t now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(rollout_mu_);

@@ -6,13 +6,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "common/json_post.h"
 #include "common/log.h"
 #include "tracing/otlp_json.h"
 
 namespace hotswap::tracing {
 namespace {
-
-size_t DiscardBody(char*, size_t size, size_t n, void*) { return size * n; }
 
 bool Retryable(long http_status) {
   // OTLP/HTTP: these answers mean "try again later"; any other failure is final.
@@ -122,23 +121,11 @@ bool Tracer::Post(const std::string& body) {
   bool ok = false;
   int64_t backoff_ms = options_.retry_backoff_ms;
   for (int attempt = 1; attempt <= options_.max_attempts && !ok; ++attempt) {
-    curl_easy_reset(curl);
-    struct curl_slist* headers = curl_slist_append(nullptr, "Content-Type: application/json");
-    curl_easy_setopt(curl, CURLOPT_URL, url_.c_str());
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.c_str());
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(options_.request_timeout_ms));
-    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &DiscardBody);
-    CURLcode rc = curl_easy_perform(curl);
-    long status = 0;
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-    curl_slist_free_all(headers);
-    ok = rc == CURLE_OK && status >= 200 && status < 300;
+    long status = PostJsonOnce(curl, url_, body, options_.request_timeout_ms);
+    ok = IsSuccess(status);
     if (ok) break;
     requests_failed_.fetch_add(1, std::memory_order_relaxed);
-    if (rc == CURLE_OK && !Retryable(status)) break;  // the collector refused this body
+    if (status != 0 && !Retryable(status)) break;  // the collector refused this body
     if (attempt == options_.max_attempts) break;
     // Wait before the next attempt, but not past Stop().
     absl::MutexLock lock(&mu_);

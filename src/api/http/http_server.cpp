@@ -247,6 +247,7 @@ struct HttpServer::Worker {
   char listen_tag = 0;  // epoll data.ptr markers
   char wake_tag = 0;
   std::string read_buf = std::string(kReadChunk, '\0');
+  std::string stream_buf;  // one BodyStreamer call; sized on the first streamed answer
 
   ~Worker() {
     if (epfd >= 0) close(epfd);
@@ -894,7 +895,8 @@ void HttpServer::Worker::Answer(Connection* c, HttpResponse&& resp) {
   ServerExchange* ex = c->ex.get();
   if (server->draining_.load(std::memory_order_relaxed) || !c->keep_alive) c->close_after = true;
   bool http10_ka = c->http10 && !c->close_after;
-  const std::string& rid = ex != nullptr ? ex->req.request_id : std::string();
+  static const std::string kNoRequestId;  // a request too malformed to have one
+  const std::string& rid = ex != nullptr ? ex->req.request_id : kNoRequestId;
   bool head = ex != nullptr && ex->head;
   if (ex != nullptr) ex->status = resp.status;
   if (resp.stream) {
@@ -979,32 +981,16 @@ void HttpServer::Worker::FillStream(Connection* c) {
     want = static_cast<size_t>(std::min<uint64_t>(want, left));
   }
   bool end = want == 0;
-  ssize_t n = -1;
   if (!end) {
-    if (c->out_pos > 0) {
-      c->out.erase(0, c->out_pos);
-      c->out_pos = 0;
-    }
-    size_t header_room = c->stream_chunked ? 16 : 0;
-    size_t base = c->out.size();
-    c->out.resize(base + header_room + want);
-    n = c->stream(c->stream_pos, c->out.data() + base + header_room, want);
+    if (stream_buf.size() < kStreamChunk) stream_buf.resize(kStreamChunk);
+    ssize_t n = c->stream(c->stream_pos, stream_buf.data(), want);
     if (n > 0) {
       c->stream_pos += static_cast<uint64_t>(n);
-      if (c->stream_chunked) {
-        char hex[16];
-        int len = snprintf(hex, sizeof hex, "%zx\r\n", static_cast<size_t>(n));
-        // Move the hex size right before the data.
-        std::memcpy(c->out.data() + base + header_room - len, hex, static_cast<size_t>(len));
-        c->out.erase(base, header_room - static_cast<size_t>(len));
-        c->out.resize(base + static_cast<size_t>(len) + static_cast<size_t>(n));
-        c->out.append("\r\n");
-      } else {
-        c->out.resize(base + static_cast<size_t>(n));
-      }
+      if (c->stream_chunked) absl::StrAppend(&c->out, absl::Hex(n), "\r\n");
+      c->out.append(stream_buf.data(), static_cast<size_t>(n));
+      if (c->stream_chunked) c->out.append("\r\n");
       return;
     }
-    c->out.resize(base);
     end = n == -1;
   }
   if (end && (c->stream_size < 0 || c->stream_pos == static_cast<uint64_t>(c->stream_size))) {

@@ -156,6 +156,17 @@ class HttpServerTest : public ::testing::Test {
       };
       return r;
     });
+    router_.Add("GET", "/stream-chunked", "none", [](HttpRequest&) {
+      HttpResponse r;  // size unknown: chunked transfer coding
+      r.content_type = "application/octet-stream";
+      r.stream = [](uint64_t pos, char* buf, size_t max) -> ssize_t {
+        if (pos >= 300000) return -1;
+        size_t n = std::min<size_t>({max, 300000 - pos, 70000});
+        for (size_t i = 0; i < n; ++i) buf[i] = static_cast<char>('a' + (pos + i) % 26);
+        return static_cast<ssize_t>(n);
+      };
+      return r;
+    });
     router_.AddStreaming("PUT", "/upload", "none", [this](HttpRequest&) {
       return absl::StatusOr<std::unique_ptr<BodyConsumer>>(
           std::make_unique<CountingConsumer>(&uploaded_));
@@ -230,6 +241,20 @@ TEST_F(HttpServerTest, StreamsResponseBodies) {
   ASSERT_EQ(r.body.size(), 100000u);
   EXPECT_EQ(r.body[26], 'a');
   EXPECT_EQ(r.body[99999], static_cast<char>('a' + 99999 % 26));
+}
+
+TEST_F(HttpServerTest, StreamsBodiesOfUnknownSizeChunked) {
+  Result r = Fetch("GET", Url("/stream-chunked"));
+  ASSERT_EQ(r.status, 200);
+  ASSERT_EQ(r.body.size(), 300000u);
+  EXPECT_EQ(r.body[69999], static_cast<char>('a' + 69999 % 26));
+  EXPECT_EQ(r.body[299999], static_cast<char>('a' + 299999 % 26));
+  RawClient c(server_->port());
+  c.Send("GET /stream-chunked HTTP/1.1\r\n\r\n");
+  std::string raw = c.Read();
+  EXPECT_NE(raw.find("Transfer-Encoding: chunked\r\n"), std::string::npos);
+  EXPECT_NE(raw.find("\r\n\r\n11170\r\n"), std::string::npos) << "70000 = 0x11170";
+  EXPECT_EQ(raw.substr(raw.size() - 5), "0\r\n\r\n");
 }
 
 TEST_F(HttpServerTest, StopWaitsForRequestsInFlight) {
