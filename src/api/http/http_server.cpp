@@ -11,6 +11,9 @@
 
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
 #include <cstring>
 #include <ctime>
 #include <thread>
@@ -195,6 +198,7 @@ struct HttpServer::Connection {
   enum class State {
     kHeaders,  // reading the next request's head
     kBody,     // reading its body
+    kHandling, // the handler runs on the handler pool; reading paused
     kWriting,  // an answer is being written; reading paused
     kLinger,   // answered and shut down for writing: reading until the client closes
   };
@@ -243,6 +247,11 @@ struct HttpServer::Worker {
   // once per answer. Measured: +20-35% served requests (docs/architecture.md).
   std::vector<Connection*> deferred;
   std::vector<Connection*> resume;     // answered, with a pipelined request waiting
+  // Answers of handlers that ran on the handler pool, posted back to this worker (Wake()).
+  std::mutex handled_mu;
+  std::vector<std::pair<Connection*, HttpResponse>> handled;
+  // Connections closed while their handler still runs: freed when its answer comes back.
+  std::unordered_map<Connection*, std::unique_ptr<Connection>> orphans;
   Clock::time_point deferred_since{};  // when the oldest held-back answer was ready
   char listen_tag = 0;  // epoll data.ptr markers
   char wake_tag = 0;
@@ -279,6 +288,8 @@ struct HttpServer::Worker {
   void Tick();
   void SendDeferred();
   void SendAllDeferred();
+  void SetEvents(Connection* c, uint32_t events);
+  void TakeHandled();
 };
 
 namespace {
@@ -373,6 +384,13 @@ absl::Status HttpServer::Start() {
     }
     workers_.push_back(std::move(w));
   }
+  {
+    std::lock_guard<std::mutex> lock(handler_mu_);
+    handler_stop_ = false;
+  }
+  for (unsigned i = 0; i < std::max(2u, threads); ++i) {
+    handler_threads_.emplace_back([this] { HandlerLoop(); });
+  }
   for (auto& w : workers_) w->thread = std::thread([wp = w.get()] { wp->Run(); });
   return absl::OkStatus();
 }
@@ -395,6 +413,14 @@ void HttpServer::Stop() {
     log::Warn("shutdown: closing with requests still in flight",
               {{"in_flight", static_cast<long long>(in_flight_.load())}});
   }
+  // Handlers still running finish (their answers are posted to workers that still exist).
+  {
+    std::lock_guard<std::mutex> lock(handler_mu_);
+    handler_stop_ = true;
+  }
+  handler_cv_.notify_all();
+  for (auto& t : handler_threads_) t.join();
+  handler_threads_.clear();
   for (auto& w : workers_) {
     w->stop.store(true);
     if (w->wake_fd >= 0) w->Wake();
@@ -404,6 +430,28 @@ void HttpServer::Stop() {
   }
   workers_.clear();
   listen_fd_ = -1;
+}
+
+void HttpServer::RunOnHandlerPool(std::function<void()> task) {
+  {
+    std::lock_guard<std::mutex> lock(handler_mu_);
+    handler_queue_.push_back(std::move(task));
+  }
+  handler_cv_.notify_one();
+}
+
+void HttpServer::HandlerLoop() {
+  while (true) {
+    std::function<void()> task;
+    {
+      std::unique_lock<std::mutex> lock(handler_mu_);
+      handler_cv_.wait(lock, [this] { return handler_stop_ || !handler_queue_.empty(); });
+      if (handler_queue_.empty()) return;  // stopping, and nothing left to run
+      task = std::move(handler_queue_.front());
+      handler_queue_.pop_front();
+    }
+    task();
+  }
 }
 
 int64_t HttpServer::BodyLimit(const Route& route) const {
@@ -435,6 +483,7 @@ void HttpServer::Worker::Run() {
         uint64_t v;
         while (read(wake_fd, &v, sizeof v) > 0) {
         }
+        TakeHandled();
       } else {
         auto* c = static_cast<Connection*>(p);
         uint32_t e = events[i].events;
@@ -453,7 +502,10 @@ void HttpServer::Worker::Run() {
       next_tick = now + std::chrono::seconds(1);
     }
   }
-  // Shutting down: whatever is left goes.
+  // Shutting down (the handler pool has stopped): answers still posted are sent, then whatever
+  // is left goes.
+  TakeHandled();
+  SendAllDeferred();
   std::vector<Connection*> left;
   for (auto& [fd, c] : conns) left.push_back(c.get());
   for (Connection* c : left) Close(c, false);
@@ -514,6 +566,15 @@ void HttpServer::Worker::OnReadable(Connection* c) {
     return;
   }
   if (n == 0) {
+    if (c->state == Connection::State::kHandling && !c->peer_closed) {
+      // The client shut down its side after sending: answer when the handler is done, then
+      // close.
+      c->peer_closed = true;
+      c->close_after = true;
+      c->linger = false;
+      SetEvents(c, 0);
+      return;
+    }
     if (c->state == Connection::State::kWriting && !c->peer_closed) {
       // The client shut down its side after sending: finish the answer, then close.
       c->peer_closed = true;
@@ -880,6 +941,26 @@ void HttpServer::Worker::Dispatch(Connection* c) {
       (ex.consumer || !ex.route->batch_answers || Clock::now() - deferred_since > kMaxDeferral)) {
     SendDeferred();  // nothing ready waits behind a handler that may be slow
   }
+  if (!ex.consumer && !ex.route->batch_answers) {
+    // Any other handler may take long (an explanation, a deploy): it runs on the handler pool,
+    // so this worker's other connections are not held up; the answer comes back through Wake().
+    c->state = Connection::State::kHandling;
+    SetEvents(c, c->peer_closed ? 0u : static_cast<uint32_t>(EPOLLRDHUP));
+    server->RunOnHandlerPool([this, c] {
+      ServerExchange& e = *c->ex;
+      HttpResponse r;
+      {
+        log::ScopedRequestId scoped(e.req.request_id);
+        r = e.route->handler(e.req);
+      }
+      {
+        std::lock_guard<std::mutex> lock(handled_mu);
+        handled.emplace_back(c, std::move(r));
+      }
+      Wake();
+    });
+    return;
+  }
   log::ScopedRequestId scoped(ex.req.request_id);
   HttpResponse resp;
   if (ex.consumer) {
@@ -889,6 +970,36 @@ void HttpServer::Worker::Dispatch(Connection* c) {
     resp = ex.route->handler(ex.req);
   }
   Answer(c, std::move(resp));
+}
+
+void HttpServer::Worker::SetEvents(Connection* c, uint32_t events) {
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.ptr = c;
+  epoll_ctl(epfd, EPOLL_CTL_MOD, c->fd, &ev);
+  c->want_write = false;
+}
+
+// Answers what the handler pool finished.
+void HttpServer::Worker::TakeHandled() {
+  std::vector<std::pair<Connection*, HttpResponse>> batch;
+  {
+    std::lock_guard<std::mutex> lock(handled_mu);
+    batch.swap(handled);
+  }
+  for (auto& [c, resp] : batch) {
+    auto orphan = orphans.find(c);
+    if (orphan != orphans.end()) {  // the client went away meanwhile
+      Finish(c, false);
+      orphans.erase(orphan);
+      continue;
+    }
+    if (!c->peer_closed) SetEvents(c, EPOLLIN | EPOLLRDHUP);
+    Answer(c, std::move(resp));
+    if (c->fd >= 0 && c->state == Connection::State::kHeaders && !c->in.empty()) {
+      resume.push_back(c);
+    }
+  }
 }
 
 void HttpServer::Worker::Answer(Connection* c, HttpResponse&& resp) {
@@ -1071,7 +1182,8 @@ void HttpServer::Worker::Finish(Connection* c, bool ok) {
 
 void HttpServer::Worker::Close(Connection* c, bool ok) {
   if (c->fd < 0) return;
-  if (c->ex) Finish(c, ok && c->state == Connection::State::kWriting);
+  bool handling = c->state == Connection::State::kHandling;
+  if (c->ex && !handling) Finish(c, ok && c->state == Connection::State::kWriting);
   int fd = c->fd;
   // Leave the epoll set explicitly: close() alone does not while a forked child (the process
   // starting a helper) still holds the socket, and events would then name a freed connection.
@@ -1080,7 +1192,11 @@ void HttpServer::Worker::Close(Connection* c, bool ok) {
   c->fd = -1;
   server->connections_.fetch_sub(1);
   auto it = conns.find(fd);
-  closed.push_back(std::move(it->second));
+  if (handling) {
+    orphans.emplace(c, std::move(it->second));  // its handler still reads the request
+  } else {
+    closed.push_back(std::move(it->second));
+  }
   conns.erase(it);
 }
 
@@ -1090,6 +1206,7 @@ void HttpServer::Worker::Tick() {
   auto idle_limit = std::chrono::seconds(server->options_.connection_timeout_s);
   std::vector<Connection*> expired;
   for (auto& [fd, c] : conns) {
+    if (c->state == Connection::State::kHandling) continue;  // the handler decides how long
     bool idle = c->ex == nullptr && c->in.empty() && c->state == Connection::State::kHeaders;
     if (c->state == Connection::State::kLinger) {
       if (now >= c->linger_until) expired.push_back(c.get());

@@ -8,7 +8,10 @@
 // → for buffered routes the body is collected up to Options::max_body_bytes (413 beyond) and the
 // handler runs; for streaming routes the StreamingHandler returns a BodyConsumer that receives
 // the body chunk by chunk. A client that disconnects mid-body triggers BodyConsumer::OnAbort.
-// Handlers run on the worker thread that read the request.
+// Quick handlers (Route::batch_answers: V2 infer) and body consumers run on the worker thread
+// that read the request; every other handler runs on a handler pool (as many threads as
+// workers, at least 2), so a slow one (an explanation, a deploy) does not hold up the other
+// connections of its worker.
 //
 // Limits: request line + headers at most Options::max_header_bytes (431 beyond); a malformed
 // request is a 400 and the connection is closed; a connection idle for connection_timeout_s is
@@ -26,8 +29,12 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
+#include <mutex>
+#include <thread>
 #include <memory>
 #include <optional>
 #include <string>
@@ -74,6 +81,8 @@ class HttpServer {
  private:
   friend struct Worker;
   HttpResponse RespondError(const HttpRequest& req, const absl::Status& s) const;
+  void RunOnHandlerPool(std::function<void()> task);
+  void HandlerLoop();
   int64_t BodyLimit(const Route& route) const;
 
   Options options_;
@@ -83,6 +92,12 @@ class HttpServer {
   int listen_fd_ = -1;
   int port_ = 0;
   std::vector<std::unique_ptr<Worker>> workers_;
+  // Handlers other than the quick ones (Route::batch_answers) run here, off the event loops.
+  std::vector<std::thread> handler_threads_;
+  std::mutex handler_mu_;
+  std::condition_variable handler_cv_;
+  std::deque<std::function<void()>> handler_queue_;
+  bool handler_stop_ = false;
   std::atomic<bool> draining_{false};
   std::atomic<int64_t> in_flight_{0};
   std::atomic<int64_t> connections_{0};
