@@ -24,8 +24,9 @@
 //     PerformanceBaseline; no test);
 //   - candidate p99 > max_p99_ratio × stable p99 and more than min_latency_delta_ms above it
 //     (sub-millisecond jitter is not a regression), and a binomial test says more than 1% of
-//     the candidate's requests are slower than the histogram bucket holding the stable p99 —
-//     a single outlier in a small sample (whose p99 is its maximum) is not a regression.
+//     the candidate's requests are over that same threshold — a single outlier in a small
+//     sample (whose p99 is its maximum) is not a regression, and neither are requests a little
+//     above a sub-millisecond stable p99.
 // The stable side needs min_requests too; when it got too little traffic in the window (e.g. at
 // 100%), its last window with enough data is the reference.
 // Looking again and again inflates false alarms, so failure checks during a step (which let a
