@@ -202,7 +202,7 @@ TEST_F(ExplainApiTest, BadCsvIsRefusedWith400AndStoresNothing) {
   const int blobs = Blobs();
   struct Case { std::string csv, message; };
   for (const Case& c : {Case{"1,2,3,4,5\n6,7,8,9,10\n", "must be a header"},
-                        Case{"a,b,c,d,e\n1,2,3,4,5\n1,2\n", "line 3: 2 fields; the header has 5"},
+                        Case{"a,b,c,d,e\n1,2,3,4,5\n1,2\n", "line 3: expected 5 fields, found 2"},
                         Case{"a,b,c,d,e\n1,2,x,4,5\n", "line 2, column 'c': 'x' is not a finite number"},
                         Case{"a,b,c\n1,2,3\n", "takes 5 features per row"},
                         Case{"", "empty"}}) {

@@ -1,11 +1,7 @@
 #include "governance/csv_dataset.h"
 
-#include <cerrno>
-#include <cmath>
-#include <cstdlib>
-#include <set>
-
 #include "absl/strings/str_cat.h"
+#include "common/csv.h"
 #include "common/status.h"
 
 namespace hotswap::governance {
@@ -17,133 +13,19 @@ std::string Shown(std::string_view cell) {
   return std::string(cell.substr(0, 37)) + "...";
 }
 
-}  // namespace
-
-std::optional<double> ParseNumber(std::string_view cell) {
-  size_t b = 0, e = cell.size();
-  while (b < e && (cell[b] == ' ' || cell[b] == '\t')) ++b;
-  while (e > b && (cell[e - 1] == ' ' || cell[e - 1] == '\t')) --e;
-  if (b == e || e - b > 64) return std::nullopt;
-  std::string s(cell.substr(b, e - b));
-  char* end = nullptr;
-  errno = 0;
-  double v = std::strtod(s.c_str(), &end);
-  if (end != s.c_str() + s.size() || !std::isfinite(v)) return std::nullopt;
-  return v;
+// The line row r starts on (the header is line 1).
+int64_t LineOf(const CsvTable& table, size_t r) {
+  return r < table.row_lines.size() ? table.row_lines[r] : static_cast<int64_t>(r) + 2;
 }
 
+}  // namespace
+
 absl::StatusOr<CsvTable> ParseCsv(std::string_view text) {
-  std::vector<std::vector<std::string>> records;
-  std::vector<int64_t> lines;  // the line each record starts on
-  std::vector<std::string> record;
-  std::string field;
-  int64_t line = 1;
-  int64_t record_line = 1;
-  size_t i = 0;
-  bool any = false;  // the current record has content (a field separator or a character)
-  const size_t n = text.size();
-  while (i < n) {
-    char c = text[i];
-    if (c == '"' && field.empty()) {
-      // A quoted field.
-      const int64_t opened = line;
-      ++i;
-      bool closed = false;
-      while (i < n) {
-        if (text[i] == '"') {
-          if (i + 1 < n && text[i + 1] == '"') {
-            field += '"';
-            i += 2;
-            continue;
-          }
-          ++i;
-          closed = true;
-          break;
-        }
-        if (text[i] == '\n') ++line;
-        field += text[i++];
-      }
-      if (!closed) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("line ", opened, ": a quoted field is not closed"));
-      }
-      any = true;
-      if (i < n && text[i] != ',' && text[i] != '\n' && text[i] != '\r') {
-        return absl::InvalidArgumentError(
-            absl::StrCat("line ", line, ": unexpected character after a quoted field"));
-      }
-      continue;
-    }
-    if (c == ',') {
-      record.push_back(std::move(field));
-      field.clear();
-      any = true;
-      ++i;
-      continue;
-    }
-    if (c == '\r' || c == '\n') {
-      if (c == '\r' && i + 1 < n && text[i + 1] == '\n') ++i;
-      ++i;
-      if (any || !field.empty()) {
-        record.push_back(std::move(field));
-        records.push_back(std::move(record));
-        lines.push_back(record_line);
-      } else {
-        records.emplace_back();  // an empty line
-        lines.push_back(record_line);
-      }
-      record.clear();
-      field.clear();
-      any = false;
-      ++line;
-      record_line = line;
-      continue;
-    }
-    field += c;
-    any = true;
-    ++i;
-  }
-  if (any || !field.empty()) {
-    record.push_back(std::move(field));
-    records.push_back(std::move(record));
-    lines.push_back(record_line);
-  }
-  while (!records.empty() && records.back().empty()) {
-    records.pop_back();
-    lines.pop_back();
-  }
-  if (records.empty()) return absl::InvalidArgumentError("the CSV is empty; expected a header row");
+  HS_ASSIGN_OR_RETURN(common::CsvRows parsed, common::ParseCsvRows(text));
   CsvTable table;
-  table.columns = std::move(records[0]);
-  if (table.columns.empty()) return absl::InvalidArgumentError("line 1: the header is empty");
-  bool all_numbers = true;
-  std::set<std::string> names;
-  for (size_t c = 0; c < table.columns.size(); ++c) {
-    const std::string& name = table.columns[c];
-    if (name.empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("line 1: column ", c + 1, " has no name; the first row must be a header"));
-    }
-    if (!names.insert(name).second) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("line 1: column name '", Shown(name), "' appears twice"));
-    }
-    all_numbers = all_numbers && ParseNumber(name).has_value();
-  }
-  if (all_numbers) {
-    return absl::InvalidArgumentError(
-        "line 1: the first row holds only numbers; the first row must be a header of column "
-        "names");
-  }
-  for (size_t r = 1; r < records.size(); ++r) {
-    const size_t got = records[r].empty() ? 1 : records[r].size();
-    if (got != table.columns.size()) {
-      return absl::InvalidArgumentError(absl::StrCat("line ", lines[r], ": ", got, " fields; the header has ",
-                                                     table.columns.size()));
-    }
-    if (records[r].empty()) records[r].emplace_back();
-    table.rows.push_back(std::move(records[r]));
-  }
+  table.columns = std::move(parsed.header);
+  table.rows = std::move(parsed.rows);
+  table.row_lines = std::move(parsed.row_lines);
   return table;
 }
 
@@ -186,9 +68,9 @@ absl::Status CheckAgainstSchema(const CsvTable& table,
   }
   for (const auto& [c, why] : numeric) {
     for (size_t r = 0; r < table.rows.size(); ++r) {
-      if (!ParseNumber(table.rows[r][c])) {
+      if (!common::ParseNumberCell(table.rows[r][c])) {
         return absl::InvalidArgumentError(absl::StrCat(
-            "line ", r + 2, ", column '", table.columns[c], "': '", Shown(table.rows[r][c]),
+            "line ", LineOf(table, r), ", column '", table.columns[c], "': '", Shown(table.rows[r][c]),
             "' is not a finite number, and the version's schema makes the column numeric (", why,
             ")"));
       }
@@ -206,10 +88,10 @@ absl::StatusOr<std::vector<double>> FeatureMatrix(const CsvTable& table, int64_t
   out.reserve(table.rows.size() * static_cast<size_t>(features));
   for (size_t r = 0; r < table.rows.size(); ++r) {
     for (int64_t c = 0; c < features; ++c) {
-      auto v = ParseNumber(table.rows[r][static_cast<size_t>(c)]);
+      auto v = common::ParseNumberCell(table.rows[r][static_cast<size_t>(c)]);
       if (!v) {
         return absl::InvalidArgumentError(absl::StrCat(
-            "line ", r + 2, ", column '", table.columns[static_cast<size_t>(c)], "': '",
+            "line ", LineOf(table, r), ", column '", table.columns[static_cast<size_t>(c)], "': '",
             Shown(table.rows[r][static_cast<size_t>(c)]), "' is not a finite number"));
       }
       out.push_back(*v);

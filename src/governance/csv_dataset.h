@@ -1,14 +1,11 @@
 // CsvDataset: the CSV form of a version's datasets (holdout, reference, background) — parsing,
 // validation against the version's schema, and the numeric feature matrix.
 //
-// Format: RFC 4180. Fields separated by commas; a field may be quoted with double quotes (a
-// quote inside is doubled); LF or CRLF line ends; the last line end is optional. The first row
-// is the header: non-empty, unique column names (a first row made only of numbers is taken as
-// a missing header and refused). Every row has as many fields as the header. Empty lines at the
-// end are ignored; anywhere else they are rows (and so ragged unless there is one column).
+// Format: common/csv.h (RFC 4180, a header of unique names, every row as wide as the header),
+// shared with the offline drift commands.
 //
-// Numeric cells: what strtod reads completely, finite (no NaN or infinity; no empty cells in a
-// numeric column).
+// Numeric cells: what common::ParseNumberCell reads (a finite number; no NaN or infinity, no
+// empty cells in a numeric column).
 //
 // Which columns must be numeric (CheckAgainstSchema), from the version's declared schema:
 //   - a column named like a schema input whose datatype is numeric (not BYTES) and whose shape
@@ -35,14 +32,12 @@ namespace hotswap::governance {
 struct CsvTable {
   std::vector<std::string> columns;            // the header
   std::vector<std::vector<std::string>> rows;  // data rows, each columns.size() fields
+  std::vector<int64_t> row_lines;              // the line each row starts on, for messages
 };
 
 // InvalidArgument naming the line (1-based) and problem: unterminated quote, ragged row, no
-// header, duplicate or empty column name, no columns.
+// header, duplicate or empty column name.
 absl::StatusOr<CsvTable> ParseCsv(std::string_view text);
-
-// The cell as a finite double, or nullopt.
-std::optional<double> ParseNumber(std::string_view cell);
 
 // InvalidArgument naming the row, column and cell when a column the schema makes numeric holds
 // something else, or when the CSV has fewer columns than the schema's single input has features.

@@ -32,12 +32,11 @@ TEST(CsvDatasetTest, ParsesHeaderQuotedFieldsAndBothLineEnds) {
 TEST(CsvDatasetTest, MissingHeaderRaggedRowsAndBrokenQuotesAreRefusedWithTheLine) {
   EXPECT_THAT(ParseCsv("").status().message(), HasSubstr("empty"));
   EXPECT_THAT(ParseCsv("1,2,3\n4,5,6\n").status().message(), HasSubstr("must be a header"));
-  EXPECT_THAT(ParseCsv("a,b\n1,2\n3\n").status().message(), HasSubstr("line 3: 1 fields; the header has 2"));
-  EXPECT_THAT(ParseCsv("a,b\n1,2,3\n").status().message(), HasSubstr("line 2: 3 fields"));
+  EXPECT_THAT(ParseCsv("a,b\n1,2\n3\n").status().message(), HasSubstr("line 3: expected 2 fields, found 1"));
+  EXPECT_THAT(ParseCsv("a,b\n1,2,3\n").status().message(), HasSubstr("line 2: expected 2 fields, found 3"));
   EXPECT_THAT(ParseCsv("a,a\n1,2\n").status().message(), HasSubstr("appears twice"));
   EXPECT_THAT(ParseCsv("a,,c\n1,2,3\n").status().message(), HasSubstr("column 2 has no name"));
-  EXPECT_THAT(ParseCsv("a,b\n\"1,2\n").status().message(), HasSubstr("line 2: a quoted field is not closed"));
-  EXPECT_THAT(ParseCsv("a,b\n1,2\n\n3,4\n").status().message(), HasSubstr("line 3"));
+  EXPECT_THAT(ParseCsv("a,b\n\"1,2\n").status().message(), HasSubstr("line 2: unterminated quoted field"));
 }
 
 TEST(CsvDatasetTest, SchemaMakesTheSingleInputsFeatureColumnsNumeric) {

@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/csv.h"
 #include "common/log.h"
 #include "common/status.h"
 #include "governance/csv_dataset.h"
@@ -143,7 +144,7 @@ absl::StatusOr<std::vector<runtime::Tensor>> InputsFromRows(const domain::Tensor
     values.reserve(static_cast<size_t>(rows * m));
     for (size_t r = begin; r < end; ++r) {
       for (int64_t c = 0; c < m; ++c) {
-        auto v = ParseNumber(table.rows[r][c]);
+        auto v = common::ParseNumberCell(table.rows[r][c]);
         if (!v) {
           return absl::InvalidArgumentError(absl::StrCat("holdout row ", r + 1, ", column '",
                                                          table.columns[c], "' is not a number"));
@@ -163,7 +164,7 @@ absl::StatusOr<std::vector<runtime::Tensor>> InputsFromRows(const domain::Tensor
     }
     std::vector<double> values;
     for (size_t r = begin; r < end; ++r) {
-      auto v = ParseNumber(table.rows[r][c]);
+      auto v = common::ParseNumberCell(table.rows[r][c]);
       if (!v) {
         return absl::InvalidArgumentError(
             absl::StrCat("holdout row ", r + 1, ", column '", spec.name, "' is not a number"));
@@ -251,7 +252,7 @@ absl::StatusOr<double> Evaluate(const std::string& metric, const runtime::Loaded
     all_values.insert(all_values.end(), values->begin(), values->end());
     all.name = outputs[0].name;
     for (size_t r = begin; r < end; ++r) {
-      auto v = ParseNumber(table.rows[r][label]);
+      auto v = common::ParseNumberCell(table.rows[r][label]);
       if (!v) {
         return absl::InvalidArgumentError(absl::StrCat("holdout row ", r + 1, ": label '",
                                                        table.rows[r][label], "' is not a number"));

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "common/csv.h"
 #include "common/status.h"
 
 namespace hotswap::monitoring {
@@ -54,7 +55,7 @@ void FeatureWindow::RecordNumber(size_t feature, double value) {
 void FeatureWindow::RecordCategory(size_t feature, std::string_view value) {
   const auto& f = profile_->features()[feature];
   if (f.type == ColumnType::kNumeric) {
-    auto v = ParseNumber(value);
+    auto v = common::ParseNumberCell(value);
     if (!v) {
       ++features_[feature].missing;
       return;
@@ -76,7 +77,7 @@ absl::Status FeatureWindow::RecordCell(size_t feature, std::string_view cell) {
   }
   const auto& f = profile_->features()[feature];
   if (f.type == ColumnType::kNumeric) {
-    auto v = ParseNumber(cell);
+    auto v = common::ParseNumberCell(cell);
     if (!v)
       return absl::InvalidArgumentError(
           absl::StrCat("column '", f.name, "' is numeric in the reference, but '", std::string(cell), "' is not a number"));

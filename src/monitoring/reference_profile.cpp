@@ -1,10 +1,10 @@
 #include "monitoring/reference_profile.h"
 
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "common/csv.h"
 #include "common/status.h"
 
 namespace hotswap::monitoring {
@@ -102,17 +102,6 @@ std::string_view ColumnTypeName(ColumnType type) {
   return type == ColumnType::kNumeric ? "numeric" : "categorical";
 }
 std::string_view ColumnRoleName(ColumnRole role) { return role == ColumnRole::kInput ? "input" : "output"; }
-
-std::optional<double> ParseNumber(std::string_view cell) {
-  while (!cell.empty() && (cell.front() == ' ' || cell.front() == '\t')) cell.remove_prefix(1);
-  while (!cell.empty() && (cell.back() == ' ' || cell.back() == '\t')) cell.remove_suffix(1);
-  if (!cell.empty() && cell.front() == '+') cell.remove_prefix(1);
-  if (cell.empty()) return std::nullopt;
-  double v = 0;
-  auto [ptr, ec] = std::from_chars(cell.data(), cell.data() + cell.size(), v);
-  if (ec != std::errc() || ptr != cell.data() + cell.size() || !std::isfinite(v)) return std::nullopt;
-  return v;
-}
 
 double LinearQuantile(const std::vector<double>& sorted, double q) {
   const size_t n = sorted.size();
@@ -213,7 +202,7 @@ absl::StatusOr<ReferenceProfile> ReferenceProfile::FromTable(const CsvTable& tab
       }
       ++f.count;
       if (!all_numbers) continue;
-      auto v = ParseNumber(column[r]);
+      auto v = common::ParseNumberCell(column[r]);
       if (!v) {
         if (declared == ColumnType::kNumeric)
           return absl::InvalidArgumentError(absl::StrCat("column '", f.name, "', data row ", r + 1, ": '",

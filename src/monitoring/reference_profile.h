@@ -35,10 +35,6 @@ enum class ColumnRole { kInput, kOutput };
 std::string_view ColumnTypeName(ColumnType type);  // "numeric" | "categorical"
 std::string_view ColumnRoleName(ColumnRole role);  // "input" | "output"
 
-// Parses a cell as a finite number (surrounding spaces and a leading '+' allowed; "inf" and
-// "nan" are not numbers). nullopt when it is not one.
-std::optional<double> ParseNumber(std::string_view cell);
-
 struct ProfileOptions {
   int bins = 20;                    // numeric quantile bins (>= 1)
   int top_k = 20;                   // categorical values kept by name (>= 1)

@@ -530,14 +530,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const ServerConfig& confi
           if (comps->datasets == nullptr) return absl::NotFoundError("no dataset store");
           HS_ASSIGN_OR_RETURN(governance::LoadedDataset d,
                               comps->datasets->Load(model, version, "reference"));
-          monitoring::CsvTable t;
-          t.header = d.table.columns;
-          t.columns.assign(t.header.size(), {});
-          for (auto& col : t.columns) col.reserve(d.table.rows.size());
-          for (const auto& row : d.table.rows) {
-            for (size_t k = 0; k < row.size() && k < t.columns.size(); ++k) t.columns[k].push_back(row[k]);
-          }
-          return t;
+          return monitoring::CsvTable::FromRows(std::move(d.table.columns),
+                                                std::move(d.table.rows));
         });
   }
   serving::ModelManager::Options mo;
