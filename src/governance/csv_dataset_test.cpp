@@ -47,6 +47,10 @@ TEST(CsvDatasetTest, SchemaMakesTheSingleInputsFeatureColumnsNumeric) {
   absl::Status s = CheckAgainstSchema(*t, OneInput(3));
   EXPECT_THAT(s.message(), HasSubstr("line 2, column 'label': 'setosa' is not a finite number"));
   EXPECT_THAT(CheckAgainstSchema(*t, OneInput(4)).message(), HasSubstr("takes 4 features"));
+  // The line is the file's, past a skipped blank line and a quoted field over two lines.
+  auto later = ParseCsv("f0,f1,label\n1,2,\"two\nlines\"\n\n3,x,y\n");
+  ASSERT_TRUE(later.ok()) << later.status();
+  EXPECT_THAT(CheckAgainstSchema(*later, OneInput(2)).message(), HasSubstr("line 5, column 'f1': 'x'"));
   auto nan = ParseCsv("f0,f1\nnan,1\n");
   EXPECT_FALSE(CheckAgainstSchema(*nan, OneInput(2)).ok());
 }
