@@ -3,6 +3,11 @@
 // /metrics, and alert rules delivering events to a webhook (a real HTTP receiver).
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <thread>
+
 #include "absl/strings/str_cat.h"
 #include "tests/test_util.h"
 
@@ -29,6 +34,25 @@ class WebhookReceiver {
  private:
   testing_util::PostRecorder recorder_{"/hook"};
 };
+
+// Spread-out values in [0, 1): feature k of row i.
+double SumFeature(int i, int k) { return ((i * 7919 + k * 104729) % 1000) / 1000.0; }
+
+// The reference dataset of a sum_4 version: x in [0, 1) per column, y = the sum (the model's
+// output, profiled as a prediction), and a label column the drift monitor leaves out.
+HttpResult PutSumReference(TestServer& s, int64_t version) {
+  std::string csv = "a,b,c,d,y,label\n";
+  for (int i = 0; i < 500; ++i) {
+    double sum = 0;
+    for (int k = 0; k < 4; ++k) {
+      csv += absl::StrCat(SumFeature(i, k), ",");
+      sum += SumFeature(i, k);
+    }
+    csv += absl::StrCat(sum, ",", i % 2, "\n");
+  }
+  return Http("PUT", s.Url(absl::StrCat("/api/v1/models/sum/versions/", version, "/datasets/reference")),
+              csv, {"Authorization: Bearer " + s.admin(), "Content-Type: text/csv"});
+}
 
 class MonitoringTest : public ::testing::Test {
  protected:
@@ -261,25 +285,13 @@ TEST_F(MonitoringTest, CandidateTrafficIsItsOwnVariantSeries) {
 }
 
 TEST_F(MonitoringTest, FeatureDriftIsComputedOnlineAgainstTheVersionsReferenceData) {
-  // Reference: x in [0, 1) per column, y = the sum (the model's output, profiled as a prediction).
   int64_t v = Register("sum", ReadAll(std::string(HOTSWAP_SWAP_MODELS_DIR) + "/sum_4.onnx"));
-  std::string csv = "a,b,c,d,y,label\n";
-  auto x = [](int i, int k) { return ((i * 7919 + k * 104729) % 1000) / 1000.0; };
-  for (int i = 0; i < 500; ++i) {
-    double sum = 0;
-    for (int k = 0; k < 4; ++k) {
-      csv += absl::StrCat(x(i, k), ",");
-      sum += x(i, k);
-    }
-    csv += absl::StrCat(sum, ",", i % 2, "\n");
-  }
-  HttpResult put = Http("PUT", s_.Url(absl::StrCat("/api/v1/models/sum/versions/", v, "/datasets/reference")),
-                        csv, {"Authorization: Bearer " + s_.admin(), "Content-Type: text/csv"});
+  HttpResult put = PutSumReference(s_, v);
   ASSERT_EQ(put.status, 201) << put.body;
   Deploy("sum", v);
   for (int i = 0; i < 300; ++i) {
     std::vector<float> row;
-    for (int k = 0; k < 4; ++k) row.push_back(static_cast<float>(x(i + 1000, k)));
+    for (int k = 0; k < 4; ++k) row.push_back(static_cast<float>(SumFeature(i + 1000, k)));
     ASSERT_EQ(InferSum("", row).status, 200);
   }
   HttpResult r = s_.Call("GET", "/api/v1/monitoring/sum/features?window=5m");
@@ -301,7 +313,7 @@ TEST_F(MonitoringTest, FeatureDriftIsComputedOnlineAgainstTheVersionsReferenceDa
   // The same inputs shifted by 2: every feature and the prediction drift.
   for (int i = 0; i < 300; ++i) {
     std::vector<float> row;
-    for (int k = 0; k < 4; ++k) row.push_back(static_cast<float>(x(i + 2000, k) + 2));
+    for (int k = 0; k < 4; ++k) row.push_back(static_cast<float>(SumFeature(i + 2000, k) + 2));
     ASSERT_EQ(InferSum("", row).status, 200);
   }
   ver = s_.Call("GET", "/api/v1/monitoring/sum/features?window=5m").json()["versions"][0];
@@ -358,21 +370,29 @@ class AlertTest : public ::testing::Test {
     c.alert_webhook_url = receiver_.Url();
     return c;
   }
+  // Registers sum_4 as version 1 of "sum" (with its reference dataset when asked) and deploys it.
+  void DeploySum(TestServer& s, bool with_reference) {
+    ASSERT_EQ(s.Call("POST", "/api/v1/models", {{"name", "sum"}}).status, 201);
+    HttpResult up = s.Upload("sum", {{"framework", "onnx"}},
+                             ReadAll(std::string(HOTSWAP_SWAP_MODELS_DIR) + "/sum_4.onnx"));
+    ASSERT_EQ(up.status, 201) << up.body;
+    if (with_reference) {
+      HttpResult put = PutSumReference(s, 1);
+      ASSERT_EQ(put.status, 201) << put.body;
+    }
+    HttpResult d = s.Call("POST", "/api/v1/deployments", {{"model", "sum"}, {"version", 1}});
+    ASSERT_EQ(d.status, 202);
+    ASSERT_TRUE(testing_util::WaitFor([&] {
+      return s.Call("GET", "/api/v1/deployments/" + d.json()["id"].get<std::string>()).json()["state"] ==
+             "succeeded";
+    }));
+  }
   WebhookReceiver receiver_;
 };
 
 TEST_F(AlertTest, FiringAlertIsPostedToTheWebhookAndRulesSurviveARestart) {
   TestServer s(Config());
-  ASSERT_EQ(s.Call("POST", "/api/v1/models", {{"name", "sum"}}).status, 201);
-  HttpResult up = s.Upload("sum", {{"framework", "onnx"}},
-                           ReadAll(std::string(HOTSWAP_SWAP_MODELS_DIR) + "/sum_4.onnx"));
-  ASSERT_EQ(up.status, 201) << up.body;
-  HttpResult d = s.Call("POST", "/api/v1/deployments", {{"model", "sum"}, {"version", 1}});
-  ASSERT_EQ(d.status, 202);
-  ASSERT_TRUE(testing_util::WaitFor([&] {
-    return s.Call("GET", "/api/v1/deployments/" + d.json()["id"].get<std::string>()).json()["state"] ==
-           "succeeded";
-  }));
+  ASSERT_NO_FATAL_FAILURE(DeploySum(s, /*with_reference=*/false));
   // Any latency at all exceeds this threshold: the rule fires once 5 requests are seen.
   json rules = {{"rules", {{{"name", "any-latency"}, {"metric", "p99_ms"}, {"op", ">"},
                             {"threshold", 0.000001}, {"window", "1m"}, {"min_samples", 5}}}}};
@@ -398,6 +418,60 @@ TEST_F(AlertTest, FiringAlertIsPostedToTheWebhookAndRulesSurviveARestart) {
   json after = s.Call("GET", "/api/v1/monitoring/sum/alerts").json();
   ASSERT_EQ(after["rules"].size(), 1u);
   EXPECT_EQ(after["rules"][0]["name"], "any-latency");
+}
+
+TEST_F(AlertTest, DataDriftFiresAnAlertOnTheVersionsSeries) {
+  TestServer s(Config());
+  ASSERT_NO_FATAL_FAILURE(DeploySum(s, /*with_reference=*/true));
+  // A drift metric keeps at most an hour: a 24h window is refused and changes nothing.
+  json day = {{"rules", {{{"name", "drift"}, {"metric", "drifted_share"}, {"window", "24h"},
+                          {"threshold", 0.5}}}}};
+  HttpResult bad = s.Call("PUT", "/api/v1/monitoring/sum/alerts", day);
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_EQ(bad.json()["error"]["code"], "invalid_argument") << bad.body;
+  EXPECT_NE(bad.json()["error"]["message"].get<std::string>().find("kept for 1h"), std::string::npos)
+      << bad.body;
+  EXPECT_TRUE(s.Call("GET", "/api/v1/monitoring/sum/alerts").json()["rules"].empty());
+  json rules = {{"rules", {{{"name", "drift"}, {"metric", "drifted_share"}, {"threshold", 0.5},
+                            {"window", "5m"}, {"min_samples", 100}},
+                           {{"name", "psi"}, {"metric", "max_psi"}, {"threshold", 0.2},
+                            {"window", "5m"}, {"min_samples", 100}}}}};
+  ASSERT_EQ(s.Call("PUT", "/api/v1/monitoring/sum/alerts", rules).status, 200);
+  auto send = [&](int from, double shift) {
+    for (int i = from; i < from + 150; ++i) {
+      std::vector<float> row;
+      for (int k = 0; k < 4; ++k) row.push_back(static_cast<float>(SumFeature(i, k) + shift));
+      json body = {{"inputs", {{{"name", "x"}, {"shape", {1, 4}}, {"datatype", "FP32"}, {"data", row}}}}};
+      ASSERT_EQ(Http("POST", s.Url("/v2/models/sum/infer"), body.dump(),
+                     {"Authorization: Bearer " + s.admin()}).status, 200);
+    }
+  };
+  // Data like the reference: the rules are evaluated (several 100 ms ticks) and stay quiet.
+  send(1000, 0);
+  ASSERT_TRUE(testing_util::WaitFor([&] {
+    json f = s.Call("GET", "/api/v1/monitoring/sum/features?window=5m").json();
+    return !f["versions"].empty() && f["versions"][0]["features"]["a"]["current_count"] == 150;
+  }, 5000));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_TRUE(receiver_.Events().empty()) << receiver_.Events()[0].dump();
+  // The same inputs shifted by 2: every feature drifts, and both rules fire once.
+  send(2000, 2);
+  send(3000, 2);
+  ASSERT_TRUE(testing_util::WaitFor([&] { return receiver_.Events().size() >= 2; }, 10000));
+  std::map<std::string, json> fired;
+  for (const json& e : receiver_.Events()) fired[e["rule"]["name"].get<std::string>()] = e;
+  ASSERT_EQ(fired.count("drift"), 1u);
+  ASSERT_EQ(fired.count("psi"), 1u);
+  EXPECT_EQ(fired["drift"]["state"], "firing");
+  EXPECT_EQ(fired["drift"]["version"], 1);
+  EXPECT_EQ(fired["drift"]["variant"], "stable");
+  EXPECT_GT(fired["drift"]["value"].get<double>(), 0.5);
+  EXPECT_GE(fired["drift"]["samples"].get<int>(), 100);
+  EXPECT_GT(fired["psi"]["value"].get<double>(), 0.2);
+  json mon = s.Call("GET", "/api/v1/monitoring/sum?window=5m").json();
+  json firing = mon["series"][0]["alerts_firing"];
+  std::sort(firing.begin(), firing.end());
+  EXPECT_EQ(firing, json::array({"drift", "psi"}));
 }
 
 TEST_F(AlertTest, DeploymentOutcomesAndRolloutDecisionsArePostedToTheDeploymentWebhook) {

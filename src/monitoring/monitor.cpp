@@ -1,5 +1,6 @@
 #include "monitoring/monitor.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -8,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
+#include "monitoring/drift_report.h"
 
 namespace hotswap::monitoring {
 namespace {
@@ -56,12 +58,45 @@ std::optional<std::pair<double, int64_t>> MetricValue(const Json& s, const std::
   return std::make_pair(*v, n);
 }
 
+bool IsDriftMetric(const std::string& metric) {
+  return metric == "drifted_share" || metric == "max_psi";
+}
+
+// A drift metric of the version behind `series` over the window, and the rows it rests on;
+// nullopt when the version has no drift monitor (no reference dataset). `cache` keeps the
+// reports of one evaluation, since several rules may read the same version and window.
+std::optional<std::pair<double, int64_t>> DriftMetricValue(
+    const std::vector<std::shared_ptr<VersionDrift>>& drifts, const serving::VersionMetrics& series,
+    const std::string& endpoint, const std::string& metric, int64_t since_ms,
+    std::map<std::pair<const VersionDrift*, int64_t>, DriftReport>& cache) {
+  const VersionDrift* drift = nullptr;
+  for (auto it = drifts.rbegin(); it != drifts.rend() && drift == nullptr; ++it) {
+    if ((*it)->endpoint() == endpoint && (*it)->model() == series.model() &&
+        (*it)->version() == series.version()) {
+      drift = it->get();
+    }
+  }
+  if (drift == nullptr) return std::nullopt;
+  FeatureWindow window = drift->Window(since_ms);
+  int64_t rows = 0;
+  for (size_t i = 0; i < window.feature_count(); ++i) {
+    const FeatureWindow::Counts& c = window.feature(i);
+    rows = std::max(rows, static_cast<int64_t>(c.count + c.missing));
+  }
+  auto [it, fresh] = cache.try_emplace({drift, since_ms});
+  if (fresh) it->second = ComputeDrift(window, DriftOptions{});
+  const DriftReport& report = it->second;
+  if (metric == "drifted_share") return std::make_pair(report.drifted_share, rows);
+  double max_psi = 0;
+  for (const FeatureDrift& f : report.features) max_psi = std::max(max_psi, f.psi.value_or(0.0));
+  return std::make_pair(max_psi, rows);
+}
 
 }  // namespace
 
 const char* const kAlertMetrics[] = {"error_rate", "p50_ms", "p95_ms", "p99_ms",
                                      "throughput_rps", "accuracy", "macro_f1", "log_loss",
-                                     "mae", "rmse", "mape", nullptr};
+                                     "mae", "rmse", "mape", "drifted_share", "max_psi", nullptr};
 
 absl::StatusOr<int64_t> ParseWindow(const std::string& text) {
   if (text == "1m") return 60'000;
@@ -106,7 +141,7 @@ absl::StatusOr<std::vector<AlertRule>> AlertRulesFromJson(const Json& j) {
       return absl::InvalidArgumentError(absl::StrCat(
           at, ".metric: '", rule.metric,
           "' is not one of error_rate, p50_ms, p95_ms, p99_ms, throughput_rps, accuracy, "
-          "macro_f1, log_loss, mae, rmse, mape"));
+          "macro_f1, log_loss, mae, rmse, mape, drifted_share, max_psi"));
     }
     if (!r.contains("threshold") || !r["threshold"].is_number()) {
       return absl::InvalidArgumentError(absl::StrCat(at, ".threshold: required number"));
@@ -136,6 +171,10 @@ absl::StatusOr<std::vector<AlertRule>> AlertRulesFromJson(const Json& j) {
         return absl::InvalidArgumentError(absl::StrCat(at, ".window: one of 1m, 5m, 1h, 24h"));
       }
       rule.window = r["window"].get<std::string>();
+    }
+    if (IsDriftMetric(rule.metric) && rule.window == "24h") {
+      return absl::InvalidArgumentError(absl::StrCat(
+          at, ".window: feature windows are kept for 1h; a drift metric takes 1m, 5m or 1h"));
     }
     if (r.contains("min_samples")) {
       if (!r["min_samples"].is_number_integer() || r["min_samples"].get<int64_t>() < 1) {
@@ -473,12 +512,16 @@ void Monitor::EvaluateAlerts() {
   }
   int64_t now = clock_->NowMillis();
   std::vector<Json> fresh;
+  const std::vector<std::shared_ptr<VersionDrift>> drifts = Drifts();
+  std::map<std::pair<const VersionDrift*, int64_t>, DriftReport> drift_reports;
   for (const auto& [endpoint, list] : rules) {
     for (const AlertRule& rule : list) {
       int64_t window_ms = *ParseWindow(rule.window);
       for (const LatencyWindow& w : windows_.Read(endpoint, window_ms)) {
-        Json s = SeriesJson(w, window_ms);
-        auto v = MetricValue(s, rule.metric);
+        auto v = IsDriftMetric(rule.metric)
+                      ? DriftMetricValue(drifts, *w.series, endpoint, rule.metric,
+                                         now - window_ms, drift_reports)
+                      : MetricValue(SeriesJson(w, window_ms), rule.metric);
         std::pair<std::string, const VersionMetrics*> key{endpoint + "/" + rule.name,
                                                           w.series.get()};
         bool holds = v && v->second >= rule.min_samples &&

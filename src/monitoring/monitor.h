@@ -53,10 +53,12 @@ struct AlertRule {
   std::string op = ">";   // ">" fires above the threshold, "<" below it
   double threshold = 0;
   std::string window = "5m";
-  int64_t min_samples = 100;  // requests (latency/error metrics) or labelled items (accuracy)
+  int64_t min_samples = 100;  // requests (latency/error metrics), labelled items (accuracy)
+                              // or rows seen by the drift monitor (drift metrics)
 };
 // error_rate, p50_ms, p95_ms, p99_ms, throughput_rps, accuracy, macro_f1, log_loss, mae, rmse,
-// mape.
+// mape, and the drift metrics drifted_share and max_psi (a version with a reference dataset;
+// windows up to 1h, as long as feature windows are kept).
 extern const char* const kAlertMetrics[];
 absl::StatusOr<std::vector<AlertRule>> AlertRulesFromJson(const nlohmann::json& j);
 nlohmann::json ToJson(const AlertRule& r);

@@ -475,6 +475,8 @@ TEST(AlertRules, BadRulesAreRefusedWithTheFieldNamed) {
       {json{{"rules", json::array({{{"metric", "p99_ms"}, {"threshold", 1}},
                                    {{"metric", "p99_ms"}, {"threshold", 2}}})}},
        "used twice"},
+      {json{{"rules", json::array({{{"metric", "drifted_share"}, {"threshold", 0.5}, {"window", "24h"}}})}},
+       "feature windows are kept for 1h"},
   };
   for (const auto& c : cases) {
     auto r = AlertRulesFromJson(c.body);
@@ -485,6 +487,9 @@ TEST(AlertRules, BadRulesAreRefusedWithTheFieldNamed) {
   auto ok = AlertRulesFromJson(json{{"rules", json::array({{{"metric", "accuracy"}, {"threshold", 0.9}}})}});
   ASSERT_TRUE(ok.ok());
   EXPECT_EQ((*ok)[0].op, "<");  // accuracy alerts when it drops
+  auto drift = AlertRulesFromJson(json{{"rules", json::array({{{"metric", "max_psi"}, {"threshold", 0.2}}})}});
+  ASSERT_TRUE(drift.ok()) << drift.status();
+  EXPECT_EQ((*drift)[0].op, ">");  // drift alerts when it grows
 }
 
 TEST(AlertRules, FireOnceWithEnoughSamplesAndResolveWhenTheConditionGoes) {
