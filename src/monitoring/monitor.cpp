@@ -62,13 +62,20 @@ bool IsDriftMetric(const std::string& metric) {
   return metric == "drifted_share" || metric == "max_psi";
 }
 
-// A drift metric of the version behind `series` over the window, and the rows it rests on;
-// nullopt when the version has no drift monitor (no reference dataset). `cache` keeps the
-// reports of one evaluation, since several rules may read the same version and window.
+// What the drift monitor saw of one version over one window: the report and the rows behind it.
+struct DriftReading {
+  DriftReport report;
+  int64_t rows = 0;
+};
+using DriftReadings = std::map<std::pair<const VersionDrift*, int64_t>, DriftReading>;
+
+// A drift metric of the version behind `series` over the window since `since_ms`, and the rows
+// it rests on; nullopt when the version has no drift monitor (no reference dataset). `readings`
+// keeps one evaluation's reports, since several rules and series may read the same window.
 std::optional<std::pair<double, int64_t>> DriftMetricValue(
     const std::vector<std::shared_ptr<VersionDrift>>& drifts, const serving::VersionMetrics& series,
     const std::string& endpoint, const std::string& metric, int64_t since_ms,
-    std::map<std::pair<const VersionDrift*, int64_t>, DriftReport>& cache) {
+    DriftReadings& readings) {
   const VersionDrift* drift = nullptr;
   for (auto it = drifts.rbegin(); it != drifts.rend() && drift == nullptr; ++it) {
     if ((*it)->endpoint() == endpoint && (*it)->model() == series.model() &&
@@ -77,19 +84,20 @@ std::optional<std::pair<double, int64_t>> DriftMetricValue(
     }
   }
   if (drift == nullptr) return std::nullopt;
-  FeatureWindow window = drift->Window(since_ms);
-  int64_t rows = 0;
-  for (size_t i = 0; i < window.feature_count(); ++i) {
-    const FeatureWindow::Counts& c = window.feature(i);
-    rows = std::max(rows, static_cast<int64_t>(c.count + c.missing));
+  auto [it, fresh] = readings.try_emplace({drift, since_ms});
+  DriftReading& reading = it->second;
+  if (fresh) {
+    FeatureWindow window = drift->Window(since_ms);
+    for (size_t i = 0; i < window.feature_count(); ++i) {
+      const FeatureWindow::Counts& c = window.feature(i);
+      reading.rows = std::max(reading.rows, static_cast<int64_t>(c.count + c.missing));
+    }
+    reading.report = ComputeDrift(window, DriftOptions{});
   }
-  auto [it, fresh] = cache.try_emplace({drift, since_ms});
-  if (fresh) it->second = ComputeDrift(window, DriftOptions{});
-  const DriftReport& report = it->second;
-  if (metric == "drifted_share") return std::make_pair(report.drifted_share, rows);
+  if (metric == "drifted_share") return std::make_pair(reading.report.drifted_share, reading.rows);
   double max_psi = 0;
-  for (const FeatureDrift& f : report.features) max_psi = std::max(max_psi, f.psi.value_or(0.0));
-  return std::make_pair(max_psi, rows);
+  for (const FeatureDrift& f : reading.report.features) max_psi = std::max(max_psi, f.psi.value_or(0.0));
+  return std::make_pair(max_psi, reading.rows);
 }
 
 }  // namespace
@@ -513,14 +521,14 @@ void Monitor::EvaluateAlerts() {
   int64_t now = clock_->NowMillis();
   std::vector<Json> fresh;
   const std::vector<std::shared_ptr<VersionDrift>> drifts = Drifts();
-  std::map<std::pair<const VersionDrift*, int64_t>, DriftReport> drift_reports;
+  DriftReadings drift_readings;
   for (const auto& [endpoint, list] : rules) {
     for (const AlertRule& rule : list) {
       int64_t window_ms = *ParseWindow(rule.window);
       for (const LatencyWindow& w : windows_.Read(endpoint, window_ms)) {
         auto v = IsDriftMetric(rule.metric)
                       ? DriftMetricValue(drifts, *w.series, endpoint, rule.metric,
-                                         now - window_ms, drift_reports)
+                                         now - window_ms, drift_readings)
                       : MetricValue(SeriesJson(w, window_ms), rule.metric);
         std::pair<std::string, const VersionMetrics*> key{endpoint + "/" + rule.name,
                                                           w.series.get()};
