@@ -5,6 +5,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/csv.h"
 #include "common/log.h"
 #include "common/status.h"
 #include "runtime/feature_contributions.h"
@@ -216,7 +217,7 @@ absl::StatusOr<ExplainApi::DatasetBackground> ExplainApi::BackgroundFor(const st
                         absl::StrCat("the ", d->kind, " dataset of version ", version,
                                      " cannot be read: ", bytes.status().message()));
   }
-  auto table = governance::ParseCsv(*bytes);
+  auto table = common::ParseCsvRows(*bytes);
   if (!table.ok()) return table.status();
   auto values = governance::FeatureMatrix(*table, features);
   if (!values.ok()) {

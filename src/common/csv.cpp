@@ -9,12 +9,6 @@
 namespace hotswap::common {
 namespace {
 
-// A cell for an error message: at most 40 characters.
-std::string Shown(std::string_view cell) {
-  if (cell.size() <= 40) return std::string(cell);
-  return std::string(cell.substr(0, 37)) + "...";
-}
-
 struct Record {
   int64_t line = 0;
   std::vector<std::string> fields;
@@ -106,7 +100,7 @@ absl::Status CheckHeader(const std::vector<std::string>& header) {
     }
     if (!names.insert(name).second) {
       return absl::InvalidArgumentError(
-          absl::StrCat("line 1: column name '", Shown(name), "' appears twice"));
+          absl::StrCat("line 1: column name '", ShownCell(name), "' appears twice"));
     }
     all_numbers = all_numbers && ParseNumberCell(name).has_value();
   }
@@ -151,6 +145,11 @@ absl::StatusOr<CsvRows> ParseCsvRows(std::string_view text) {
   out.rows.resize(out.rows.size() - trailing_blank);
   out.row_lines.resize(out.rows.size());
   return out;
+}
+
+std::string ShownCell(std::string_view cell) {
+  if (cell.size() <= 40) return std::string(cell);
+  return std::string(cell.substr(0, 37)) + "...";
 }
 
 std::optional<double> ParseNumberCell(std::string_view cell) {

@@ -38,4 +38,7 @@ absl::StatusOr<CsvRows> ParseCsvRows(std::string_view text);
 // allocation-free. nullopt when the cell is not such a number.
 std::optional<double> ParseNumberCell(std::string_view cell);
 
+// A cell as error messages quote it: at most 40 characters ("..." ends a longer one).
+std::string ShownCell(std::string_view cell);
+
 }  // namespace hotswap::common

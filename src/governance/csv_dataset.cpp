@@ -5,37 +5,14 @@
 #include "common/status.h"
 
 namespace hotswap::governance {
-namespace {
-
-// A cell for an error message: at most 40 characters.
-std::string Shown(std::string_view cell) {
-  if (cell.size() <= 40) return std::string(cell);
-  return std::string(cell.substr(0, 37)) + "...";
-}
-
-// The line row r starts on (the header is line 1).
-int64_t LineOf(const CsvTable& table, size_t r) {
-  return r < table.row_lines.size() ? table.row_lines[r] : static_cast<int64_t>(r) + 2;
-}
-
-}  // namespace
-
-absl::StatusOr<CsvTable> ParseCsv(std::string_view text) {
-  HS_ASSIGN_OR_RETURN(common::CsvRows parsed, common::ParseCsvRows(text));
-  CsvTable table;
-  table.columns = std::move(parsed.header);
-  table.rows = std::move(parsed.rows);
-  table.row_lines = std::move(parsed.row_lines);
-  return table;
-}
 
 absl::Status CheckAgainstSchema(const CsvTable& table,
                                 const std::optional<domain::TensorSchema>& schema) {
   if (!schema) return absl::OkStatus();
   std::vector<std::pair<size_t, std::string>> numeric;  // column index, why
   auto column_of = [&](const std::string& name) -> std::optional<size_t> {
-    for (size_t c = 0; c < table.columns.size(); ++c) {
-      if (table.columns[c] == name) return c;
+    for (size_t c = 0; c < table.header.size(); ++c) {
+      if (table.header[c] == name) return c;
     }
     return std::nullopt;
   };
@@ -54,10 +31,10 @@ absl::Status CheckAgainstSchema(const CsvTable& table,
     if (in.datatype != domain::DataType::kBytes && in.shape.size() == 2 && in.shape[1] >= 1 &&
         !column_of(in.name)) {
       const int64_t m = in.shape[1];
-      if (static_cast<int64_t>(table.columns.size()) < m) {
+      if (static_cast<int64_t>(table.header.size()) < m) {
         return absl::InvalidArgumentError(absl::StrCat(
             "the schema's input '", in.name, "' takes ", m, " features per row; the CSV has ",
-            table.columns.size(), " columns"));
+            table.header.size(), " columns"));
       }
       for (int64_t c = 0; c < m; ++c) {
         numeric.push_back({static_cast<size_t>(c),
@@ -70,7 +47,7 @@ absl::Status CheckAgainstSchema(const CsvTable& table,
     for (size_t r = 0; r < table.rows.size(); ++r) {
       if (!common::ParseNumberCell(table.rows[r][c])) {
         return absl::InvalidArgumentError(absl::StrCat(
-            "line ", LineOf(table, r), ", column '", table.columns[c], "': '", Shown(table.rows[r][c]),
+            "line ", table.row_lines[r], ", column '", table.header[c], "': '", common::ShownCell(table.rows[r][c]),
             "' is not a finite number, and the version's schema makes the column numeric (", why,
             ")"));
       }
@@ -80,8 +57,8 @@ absl::Status CheckAgainstSchema(const CsvTable& table,
 }
 
 absl::StatusOr<std::vector<double>> FeatureMatrix(const CsvTable& table, int64_t features) {
-  if (features < 1 || static_cast<int64_t>(table.columns.size()) < features) {
-    return absl::InvalidArgumentError(absl::StrCat("the dataset has ", table.columns.size(),
+  if (features < 1 || static_cast<int64_t>(table.header.size()) < features) {
+    return absl::InvalidArgumentError(absl::StrCat("the dataset has ", table.header.size(),
                                                    " columns; ", features, " features are needed"));
   }
   std::vector<double> out;
@@ -91,8 +68,8 @@ absl::StatusOr<std::vector<double>> FeatureMatrix(const CsvTable& table, int64_t
       auto v = common::ParseNumberCell(table.rows[r][static_cast<size_t>(c)]);
       if (!v) {
         return absl::InvalidArgumentError(absl::StrCat(
-            "line ", LineOf(table, r), ", column '", table.columns[static_cast<size_t>(c)], "': '",
-            Shown(table.rows[r][static_cast<size_t>(c)]), "' is not a finite number"));
+            "line ", table.row_lines[r], ", column '", table.header[static_cast<size_t>(c)], "': '",
+            common::ShownCell(table.rows[r][static_cast<size_t>(c)]), "' is not a finite number"));
       }
       out.push_back(*v);
     }

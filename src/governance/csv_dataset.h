@@ -1,5 +1,5 @@
-// CsvDataset: the CSV form of a version's datasets (holdout, reference, background) — parsing,
-// validation against the version's schema, and the numeric feature matrix.
+// CsvDataset: the CSV form of a version's datasets (holdout, reference, background) — checks
+// against the version's schema and the numeric feature matrix; parsing is common::ParseCsvRows.
 //
 // Format: common/csv.h (RFC 4180, a header of unique names, every row as wide as the header),
 // shared with the offline drift commands.
@@ -25,19 +25,13 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/csv.h"
 #include "domain/model.h"
 
 namespace hotswap::governance {
 
-struct CsvTable {
-  std::vector<std::string> columns;            // the header
-  std::vector<std::vector<std::string>> rows;  // data rows, each columns.size() fields
-  std::vector<int64_t> row_lines;              // the line each row starts on, for messages
-};
-
-// InvalidArgument naming the line (1-based) and problem: unterminated quote, ragged row, no
-// header, duplicate or empty column name.
-absl::StatusOr<CsvTable> ParseCsv(std::string_view text);
+// A dataset as common::ParseCsvRows reads it (header, rows, the line of each row).
+using CsvTable = common::CsvRows;
 
 // InvalidArgument naming the row, column and cell when a column the schema makes numeric holds
 // something else, or when the CSV has fewer columns than the schema's single input has features.

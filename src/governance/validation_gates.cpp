@@ -127,8 +127,8 @@ absl::StatusOr<std::vector<runtime::Tensor>> InputsFromRows(const domain::Tensor
   const int64_t rows = static_cast<int64_t>(end - begin);
   std::vector<runtime::Tensor> out;
   auto column_of = [&](const std::string& name) -> int {
-    for (size_t c = 0; c < table.columns.size(); ++c) {
-      if (table.columns[c] == name) return static_cast<int>(c);
+    for (size_t c = 0; c < table.header.size(); ++c) {
+      if (table.header[c] == name) return static_cast<int>(c);
     }
     return -1;
   };
@@ -136,9 +136,9 @@ absl::StatusOr<std::vector<runtime::Tensor>> InputsFromRows(const domain::Tensor
       schema.inputs[0].shape[1] > 0 && column_of(schema.inputs[0].name) < 0) {
     const domain::TensorSpec& spec = schema.inputs[0];
     const int64_t m = spec.shape[1];
-    if (static_cast<int64_t>(table.columns.size()) < m) {
+    if (static_cast<int64_t>(table.header.size()) < m) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "the holdout has ", table.columns.size(), " columns; input '", spec.name, "' needs ", m));
+          "the holdout has ", table.header.size(), " columns; input '", spec.name, "' needs ", m));
     }
     std::vector<double> values;
     values.reserve(static_cast<size_t>(rows * m));
@@ -147,7 +147,7 @@ absl::StatusOr<std::vector<runtime::Tensor>> InputsFromRows(const domain::Tensor
         auto v = common::ParseNumberCell(table.rows[r][c]);
         if (!v) {
           return absl::InvalidArgumentError(absl::StrCat("holdout row ", r + 1, ", column '",
-                                                         table.columns[c], "' is not a number"));
+                                                         table.header[c], "' is not a number"));
         }
         values.push_back(*v);
       }
@@ -181,10 +181,10 @@ absl::StatusOr<std::vector<runtime::Tensor>> InputsFromRows(const domain::Tensor
 
 // The label column: "label" if there is one, else the last column.
 int LabelColumn(const CsvTable& table) {
-  for (size_t c = 0; c < table.columns.size(); ++c) {
-    if (table.columns[c] == "label") return static_cast<int>(c);
+  for (size_t c = 0; c < table.header.size(); ++c) {
+    if (table.header[c] == "label") return static_cast<int>(c);
   }
-  return static_cast<int>(table.columns.size()) - 1;
+  return static_cast<int>(table.header.size()) - 1;
 }
 
 // The metric `name` of the first output against the labels. Accuracy: argmax over the last

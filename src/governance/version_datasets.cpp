@@ -1,6 +1,7 @@
 #include "governance/version_datasets.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/csv.h"
 #include "common/log.h"
 #include "common/status.h"
 
@@ -20,7 +21,7 @@ absl::StatusOr<PutDatasetResult> VersionDatasets::Put(const domain::ModelVersion
                                                      " bytes; the limit is ",
                                                      options_.max_dataset_bytes));
   }
-  HS_ASSIGN_OR_RETURN(CsvTable table, ParseCsv(csv));
+  HS_ASSIGN_OR_RETURN(CsvTable table, common::ParseCsvRows(csv));
   HS_RETURN_IF_ERROR(CheckAgainstSchema(table, version.schema));
 
   HS_ASSIGN_OR_RETURN(auto writer, store_->NewWriter());
@@ -37,7 +38,7 @@ absl::StatusOr<PutDatasetResult> VersionDatasets::Put(const domain::ModelVersion
   d.sha256 = info.sha256;
   d.size_bytes = info.size_bytes;
   d.rows = static_cast<int64_t>(table.rows.size());
-  d.columns = table.columns;
+  d.columns = table.header;
   d.created_by = principal;
   d.created_at_ms = clock_->NowMillis();
   absl::StatusOr<std::optional<registry::VersionDataset>> previous = datasets_->Put(d);
@@ -78,7 +79,7 @@ absl::StatusOr<LoadedDataset> VersionDatasets::Load(const std::string& model, in
   LoadedDataset loaded;
   HS_ASSIGN_OR_RETURN(loaded.dataset, datasets_->Get(model, version, kind));
   HS_ASSIGN_OR_RETURN(std::string bytes, ReadBytes(loaded.dataset));
-  HS_ASSIGN_OR_RETURN(loaded.table, ParseCsv(bytes));
+  HS_ASSIGN_OR_RETURN(loaded.table, common::ParseCsvRows(bytes));
   return loaded;
 }
 

@@ -67,7 +67,7 @@ class VersionDatasets {
                                                              int64_t version);
   // The stored bytes, verified against the recorded digest (DataLoss when they do not match).
   absl::StatusOr<std::string> ReadBytes(const registry::VersionDataset& dataset);
-  // Get + ReadBytes + ParseCsv.
+  // Get + ReadBytes + common::ParseCsvRows.
   absl::StatusOr<LoadedDataset> Load(const std::string& model, int64_t version,
                                      const std::string& kind);
 

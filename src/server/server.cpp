@@ -530,7 +530,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(const ServerConfig& confi
           if (comps->datasets == nullptr) return absl::NotFoundError("no dataset store");
           HS_ASSIGN_OR_RETURN(governance::LoadedDataset d,
                               comps->datasets->Load(model, version, "reference"));
-          return monitoring::CsvTable::FromRows(std::move(d.table.columns),
+          return monitoring::CsvTable::FromRows(std::move(d.table.header),
                                                 std::move(d.table.rows));
         });
   }

@@ -11,11 +11,9 @@
 
 #include <cerrno>
 #include <chrono>
-#include <condition_variable>
-#include <deque>
-#include <mutex>
 #include <cstring>
 #include <ctime>
+#include <mutex>
 #include <thread>
 #include <unordered_map>
 
@@ -217,8 +215,8 @@ struct HttpServer::Connection {
   bool http10 = false;
   bool keep_alive = true;
   bool expect_continue = false;
-  bool peer_closed = false;
-  bool send_deferred = false;  // waiting in Worker::deferred  // the client shut down its side: finish writing, then close
+  bool peer_closed = false;    // the client shut down its side: finish writing, then close
+  bool send_deferred = false;  // waiting in Worker::deferred
   bool close_after = false;  // close (after a lingering read when `linger`) once `out` is sent
   bool linger = false;
   // Body framing.
@@ -290,6 +288,7 @@ struct HttpServer::Worker {
   void SendAllDeferred();
   void SetEvents(Connection* c, uint32_t events);
   void TakeHandled();
+  void ResumeIfPipelined(Connection* c);
 };
 
 namespace {
@@ -550,12 +549,8 @@ void HttpServer::Worker::Accept() {
 
 void HttpServer::Worker::SetWriteInterest(Connection* c, bool on) {
   if (c->want_write == on || c->fd < 0) return;
-  c->want_write = on;
-  epoll_event ev{};
   // While an answer is being written, reading pauses (pipelined requests wait in the socket).
-  ev.events = on ? (c->peer_closed ? EPOLLOUT : EPOLLOUT | EPOLLRDHUP) : EPOLLIN | EPOLLRDHUP;
-  ev.data.ptr = c;
-  epoll_ctl(epfd, EPOLL_CTL_MOD, c->fd, &ev);
+  SetEvents(c, on ? (c->peer_closed ? EPOLLOUT : EPOLLOUT | EPOLLRDHUP) : EPOLLIN | EPOLLRDHUP);
 }
 
 void HttpServer::Worker::OnReadable(Connection* c) {
@@ -580,8 +575,7 @@ void HttpServer::Worker::OnReadable(Connection* c) {
       c->peer_closed = true;
       c->close_after = true;
       c->linger = false;
-      c->want_write = false;
-      SetWriteInterest(c, true);
+      SetEvents(c, EPOLLOUT);  // no EPOLLRDHUP: it has fired
       return;
     }
     // The client closed. A lingering or idle connection just ends; a request not yet answered
@@ -937,9 +931,8 @@ bool HttpServer::Worker::FeedBody(Connection* c) {
 
 void HttpServer::Worker::Dispatch(Connection* c) {
   ServerExchange& ex = *c->ex;
-  if (!deferred.empty() &&
-      (ex.consumer || !ex.route->batch_answers || Clock::now() - deferred_since > kMaxDeferral)) {
-    SendDeferred();  // nothing ready waits behind a handler that may be slow
+  if (!deferred.empty() && (ex.consumer || Clock::now() - deferred_since > kMaxDeferral)) {
+    SendDeferred();  // nothing ready waits behind a body consumer, which may be slow
   }
   if (!ex.consumer && !ex.route->batch_answers) {
     // Any other handler may take long (an explanation, a deploy): it runs on the handler pool,
@@ -977,7 +970,15 @@ void HttpServer::Worker::SetEvents(Connection* c, uint32_t events) {
   ev.events = events;
   ev.data.ptr = c;
   epoll_ctl(epfd, EPOLL_CTL_MOD, c->fd, &ev);
-  c->want_write = false;
+  c->want_write = (events & EPOLLOUT) != 0;
+}
+
+// An answered connection with a pipelined request waiting goes on `resume`, handled by the
+// event loop, so answering never re-enters request handling.
+void HttpServer::Worker::ResumeIfPipelined(Connection* c) {
+  if (c->fd >= 0 && c->state == Connection::State::kHeaders && !c->in.empty()) {
+    resume.push_back(c);
+  }
 }
 
 // Answers what the handler pool finished.
@@ -996,9 +997,7 @@ void HttpServer::Worker::TakeHandled() {
     }
     if (!c->peer_closed) SetEvents(c, EPOLLIN | EPOLLRDHUP);
     Answer(c, std::move(resp));
-    if (c->fd >= 0 && c->state == Connection::State::kHeaders && !c->in.empty()) {
-      resume.push_back(c);
-    }
+    ResumeIfPipelined(c);
   }
 }
 
@@ -1042,8 +1041,7 @@ void HttpServer::Worker::Answer(Connection* c, HttpResponse&& resp) {
   Written(c);
 }
 
-// Sends the answers held back. A connection with a pipelined request waiting goes on `resume`
-// (handled by the event loop, so this never re-enters request handling).
+// Sends the answers held back.
 void HttpServer::Worker::SendDeferred() {
   if (deferred.empty()) return;
   std::vector<Connection*> batch;
@@ -1052,9 +1050,7 @@ void HttpServer::Worker::SendDeferred() {
     c->send_deferred = false;
     if (c->fd < 0 || !Flush(c)) continue;
     Written(c);
-    if (c->fd >= 0 && c->state == Connection::State::kHeaders && !c->in.empty()) {
-      resume.push_back(c);
-    }
+    ResumeIfPipelined(c);
   }
   batch.clear();
   if (deferred.empty()) deferred.swap(batch);  // keep the capacity

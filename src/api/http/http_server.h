@@ -1,8 +1,9 @@
 // HttpServer: HTTP/1.1 (keep-alive, pipelining, chunked and Content-Length bodies, Expect:
 // 100-continue, streaming uploads and downloads) on its own epoll event loops: one per worker
 // thread, all waiting on the one listening socket (idle workers race for each new connection),
-// each connection owned by the thread that accepted it. Answers computed in one epoll batch are sent together at
-// its end. Why our own loop and not a library: docs/architecture.md ("HTTP stack").
+// each connection owned by the thread that accepted it. Answers computed in one epoll batch are
+// sent together at its end. Why our own loop and not a library: docs/architecture.md ("HTTP
+// stack").
 //
 // Request flow: headers arrive → route lookup (404/405) → middleware (auth; may answer at once)
 // → for buffered routes the body is collected up to Options::max_body_bytes (413 beyond) and the
@@ -33,11 +34,11 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
-#include <mutex>
-#include <thread>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/status.h"

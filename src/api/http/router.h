@@ -18,9 +18,9 @@ struct Route {
   StreamingHandler streaming;        // streamed body (uploads); exactly one of the two is set
   bool access_log = true;            // write an access-log line per request
   int64_t max_body_bytes = -1;       // buffered body limit; -1 = the server's default
-  // A quick handler (e.g. V2 infer): answers computed before it in the same epoll batch may
-  // wait for it (at most ~1 ms in all) to be sent together. Before any other handler they are
-  // sent first, so a slow handler never holds back answers that are ready.
+  // A quick handler (e.g. V2 infer): it runs on the worker thread, and its answer may wait until
+  // the end of the epoll batch (at most ~1 ms) to be sent with the others. Every other handler
+  // runs on the server's handler pool, so a slow one never holds back answers that are ready.
   bool batch_answers = false;
   std::vector<std::string> segments; // parsed pattern
 };
